@@ -1,0 +1,26 @@
+"""Errors whose message is meant for the person using faceedit.
+
+The command line prints ``str(error)`` on one line and exits non-zero; the GUI shows it
+in a message. Anything that is not a :class:`FaceeditError` is a bug and keeps its
+traceback.
+"""
+
+
+class FaceeditError(Exception):
+    """Base class: the message says what went wrong and, where possible, what to do."""
+
+
+class PhotoError(FaceeditError):
+    """A photo could not be read (missing, unreadable, not an image, too large)."""
+
+
+class NoFaceError(FaceeditError):
+    """No usable face was found in a photo."""
+
+
+class ModelFileError(FaceeditError):
+    """A file is not a faceedit model, or is damaged, or was made by a newer faceedit."""
+
+
+class OutputError(FaceeditError):
+    """An output could not be written (exists, unwritable folder, unknown format)."""

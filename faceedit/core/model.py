@@ -1,0 +1,251 @@
+"""The one ExprGAN definition (Ding, Sricharan, Chellappa, AAAI 2018), shared by app and trainer.
+
+Parts, as in the authors' release (see DESIGN.md §1), sized by :class:`ModelConfig`:
+
+- :class:`Encoder` G_enc: strided 5×5 convolutions down to 4×4, FC to the identity code
+  z (tanh). It also carries a *recognition head* (as TER-GAN does in one network) that
+  reads the face's current expression intensities from the same features, so the editor
+  knows the source expression whose code it must subtract.
+- :func:`expression_code` F_ctrl: maps six intensities in [0, 1] to the 30-d expression
+  code. For one expression at intensity s it is the paper's controller with
+  ``|z_y| = s·û``: the target block ``+s·û``, every other block ``−s·û``.
+- :class:`Decoder` G_dec: FC to 4×4, nearest ×2 upsampling + 3×3 conv + ReLU per level,
+  two 3×3 convs to the image (tanh); the code is broadcast-concatenated to every map.
+- :class:`ImageDiscriminator` D_img with the regulariser Q on a shared trunk, and
+  :class:`IdentityCodeDiscriminator` D_z (used by the trainer only).
+
+Images are N×C×S×S tensors in [−1, 1] (C = 3 for RGB, 1 for luminance models).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from faceedit.core.expressions import EXPRESSIONS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of one model; stored in every model file so nothing is re-typed as flags.
+
+    ``width`` multiplies every channel count (1.0 = the paper's size); ``image_channels``
+    is 3 for RGB models and 1 for models that edit luminance only.
+    """
+
+    image_size: int = 128
+    width: float = 1.0
+    z_dim: int = 50
+    num_expressions: int = len(EXPRESSIONS)
+    code_per_expression: int = 5
+    image_channels: int = 3
+
+    def __post_init__(self) -> None:
+        levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
+        if self.image_size < 16 or levels != int(levels):
+            raise ValueError(f"image_size must be a power of two ≥ 16, not {self.image_size}")
+        if not 0.0 < self.width <= 4.0:
+            raise ValueError(f"width must be in (0, 4], not {self.width}")
+        if self.image_channels not in (1, 3):
+            raise ValueError(f"image_channels must be 1 or 3, not {self.image_channels}")
+        if self.z_dim < 1 or self.num_expressions < 1 or self.code_per_expression < 1:
+            raise ValueError("z_dim, num_expressions and code_per_expression must be positive")
+
+    @property
+    def levels(self) -> int:
+        """Number of ×2 steps between the 4×4 bottleneck and the image (5 at 128 px)."""
+        return int(math.log2(self.image_size // 4))
+
+    @property
+    def code_dim(self) -> int:
+        return self.num_expressions * self.code_per_expression
+
+    def scaled(self, channels: int) -> int:
+        """A channel count of the paper's network scaled by ``width`` (at least 4)."""
+        return max(4, int(round(channels * self.width)))
+
+    def encoder_channels(self) -> list[int]:
+        # Paper at 128 px: 64, 128, 256, 512, 1024; smaller images use the first levels.
+        return [self.scaled(64 * 2**i) for i in range(self.levels)]
+
+    def decoder_channels(self) -> list[int]:
+        # Paper at 128 px: 4×4×1024, then 512, 256, 128, 64, 32 after each upsampling.
+        top = 64 * 2 ** (self.levels - 1)
+        return [self.scaled(top // 2**i) for i in range(self.levels + 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def expression_code(intensities: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """F_ctrl: six intensities (N×K, in [0, 1]) → expression code (N×K·d).
+
+    Block k is ``(2·s_k − max_j s_j)·û``. With one expression at s this is the paper's
+    controller (target ``+s·û``, the rest ``−s·û``); all zeros (neutral) gives the zero
+    code; mixtures stay distinguishable (the map is invertible: ``max s = max block``).
+    """
+    peak = intensities.amax(dim=1, keepdim=True)
+    blocks = 2.0 * intensities - peak
+    return (blocks.unsqueeze(-1) * direction).flatten(1)
+
+
+def paper_code(labels: torch.Tensor, magnitude: torch.Tensor, num_expressions: int) -> torch.Tensor:
+    """The paper's training-time controller: ``c_i = |z_y|·(2·y_i − 1)``.
+
+    ``labels`` are class indices (N,), ``magnitude`` is ``|z_y|`` (N×d, non-negative).
+    """
+    signs = 2.0 * F.one_hot(labels, num_expressions).to(magnitude.dtype) - 1.0
+    return (signs.unsqueeze(-1) * magnitude.unsqueeze(1)).flatten(1)
+
+
+class Encoding(NamedTuple):
+    """What the encoder reads from a face: identity code and expression intensities."""
+
+    z: torch.Tensor  # N×z_dim in (−1, 1)
+    intensities: torch.Tensor  # N×K in (0, 1), the recognised expression
+
+
+def _conv_down(in_ch: int, out_ch: int) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size=5, stride=2, padding=2)
+
+
+class Encoder(nn.Module):
+    """G_enc and the recognition head: image → (z, recognised intensities)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        channels = [config.image_channels, *config.encoder_channels()]
+        self.convs = nn.ModuleList(_conv_down(a, b) for a, b in zip(channels[:-1], channels[1:]))
+        flat = channels[-1] * 4 * 4
+        self.to_z = nn.Linear(flat, config.z_dim)
+        # Recognition head: the same trunk features → one intensity per expression.
+        self.recognise = nn.Sequential(
+            nn.Linear(flat, config.scaled(256)),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.scaled(256), config.num_expressions),
+        )
+
+    def forward(self, images: torch.Tensor) -> Encoding:
+        x = images
+        for conv in self.convs:
+            x = F.relu(conv(x), inplace=True)
+        x = x.flatten(1)
+        return Encoding(torch.tanh(self.to_z(x)), torch.sigmoid(self.recognise(x)))
+
+
+class _CodeConv(nn.Module):
+    """A 3×3 convolution whose input is a feature map with the expression code appended."""
+
+    def __init__(self, in_ch: int, code_dim: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch + code_dim, out_ch, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        code_map = code[:, :, None, None].expand(n, code.shape[1], h, w)
+        return self.conv(torch.cat([x, code_map], dim=1))
+
+
+class Decoder(nn.Module):
+    """G_dec: (z, expression code) → image in [−1, 1]."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        channels = config.decoder_channels()
+        code_dim = config.code_dim
+        self.top_channels = channels[0]
+        self.fc = nn.Linear(config.z_dim + code_dim, channels[0] * 4 * 4)
+        self.ups = nn.ModuleList(
+            _CodeConv(a, code_dim, b) for a, b in zip(channels[:-1], channels[1:])
+        )
+        self.refine = _CodeConv(channels[-1], code_dim, config.scaled(16))
+        self.to_image = _CodeConv(config.scaled(16), code_dim, config.image_channels)
+
+    def forward(self, z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.fc(torch.cat([z, code], dim=1)), inplace=True)
+        x = x.view(z.shape[0], self.top_channels, 4, 4)
+        for up in self.ups:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = F.relu(up(x, code), inplace=True)
+        x = F.relu(self.refine(x, code), inplace=True)
+        return torch.tanh(self.to_image(x, code))
+
+
+class Generator(nn.Module):
+    """What a model file holds: encoder (+ recognition), controller direction, decoder."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        # û, the fixed direction of the intensity axis in each code block. The paper
+        # samples |u| with u ~ U(−1, 1)^d; û = 1 makes intensity 1 the strongest code.
+        self.register_buffer("direction", torch.ones(config.code_per_expression))
+
+    def encode(self, images: torch.Tensor) -> Encoding:
+        return self.encoder(images)
+
+    def code(self, intensities: torch.Tensor) -> torch.Tensor:
+        return expression_code(intensities, self.direction)
+
+    def decode(self, z: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
+        """Render identity ``z`` at the given six intensities (N×K in [0, 1])."""
+        return self.decoder(z, self.code(intensities))
+
+    def forward(self, images: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images).z, intensities)
+
+
+class ImageDiscriminator(nn.Module):
+    """D_img and Q: label-conditioned real/fake logit, and the regressed 30-d code."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.num_expressions = config.num_expressions
+        widths = [config.scaled(c) for c in (16, 32, 64, 128)]
+        layers: list[nn.Module] = []
+        in_ch = config.image_channels + config.num_expressions
+        for out_ch in widths:
+            layers += [_conv_down(in_ch, out_ch), nn.BatchNorm2d(out_ch), nn.LeakyReLU(0.2, inplace=True)]
+            in_ch = out_ch
+        self.trunk = nn.Sequential(*layers)
+        side = config.image_size // 16
+        self.fc = nn.Sequential(nn.Linear(in_ch * side * side, config.scaled(1024)), nn.LeakyReLU(0.2, inplace=True))
+        self.real_fake = nn.Linear(config.scaled(1024), 1)
+        self.q = nn.Linear(config.scaled(1024), config.code_dim)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``labels``: N×K label vectors (one-hot, or intensities for mixtures)."""
+        n, _, h, w = images.shape
+        label_maps = labels[:, :, None, None].expand(n, labels.shape[1], h, w)
+        features = self.fc(self.trunk(torch.cat([images, label_maps], dim=1)).flatten(1))
+        return self.real_fake(features).squeeze(1), self.q(features)
+
+
+class IdentityCodeDiscriminator(nn.Module):
+    """D_z: tells encoder codes from the uniform prior U(−1, 1)^z_dim."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        dims = [config.z_dim, 64, 32, 16]
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
+        self.net = nn.Sequential(*layers, nn.Linear(dims[-1], 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).squeeze(1)

@@ -1,0 +1,1 @@
+"""The inference engine: a QtCore worker thread that owns the model (see the app issue)."""

@@ -1,0 +1,1 @@
+"""The desktop app's widgets (QtWidgets only; never imports torch)."""
