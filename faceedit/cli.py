@@ -1,0 +1,350 @@
+"""The ``faceedit`` command line (contract: DESIGN.md §4). Calls core, never the GUI.
+
+Every command that fails for a reason the user can act on prints one line
+``faceedit: error: …`` to stderr and exits 1 (2 for wrong usage), without a traceback.
+Heavy modules (torch, dlib) are imported inside the commands, so ``--help`` and
+``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from faceedit import __version__
+from faceedit.core.errors import FaceeditError, OutputError
+from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from faceedit.core.imageio import Photo
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.faces import FaceDetector
+    from faceedit.core.pipeline import FaceReport
+
+DEFAULT_LEVELS = (0.25, 0.5, 0.75, 1.0)
+
+
+def _intensity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]")
+    return value
+
+
+def _levels(text: str) -> tuple[float, ...]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    if not parts:
+        raise argparse.ArgumentTypeError("give at least one level, e.g. 0.5,1.0")
+    return tuple(_intensity(p) for p in parts)
+
+
+def _face_index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a face number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("face numbers start at 0 (the largest face)")
+    return value
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="FILE", help="faceedit model file (default: $FACEEDIT_MODEL or the bundled model)")
+    parser.add_argument("--device", metavar="DEV", help="auto (default, or $FACEEDIT_DEVICE), cpu, cuda or cuda:N")
+
+
+def _add_expression_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("expression targets (0–1; an expression not named keeps its recognised intensity)")
+    for name in EXPRESSIONS:
+        group.add_argument(f"--{name}", type=_intensity, metavar="S")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality, 1–100 (default 95)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faceedit",
+        description="Edit the facial expression of every face in a photo. Without a command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"faceedit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    edit = commands.add_parser("edit", help="edit the expression of the faces in a photo")
+    edit.add_argument("input", metavar="IN", type=Path)
+    edit.add_argument("-o", "--output", metavar="OUT", type=Path, required=True)
+    edit.add_argument("--face", type=_face_index, metavar="N", help="edit only face N (0 = largest); default: all")
+    _add_expression_options(edit)
+    _add_output_options(edit)
+    _add_model_options(edit)
+
+    batch = commands.add_parser("batch", help="edit every photo in a folder (resumable; writes outputs.csv)")
+    batch.add_argument("input_dir", metavar="IN_DIR", type=Path)
+    batch.add_argument("output_dir", metavar="OUT_DIR", type=Path)
+    batch.add_argument("--all-expressions", action="store_true", help="write each face at each expression and level")
+    batch.add_argument("--levels", type=_levels, metavar="L,L", help=f"levels for --all-expressions (default {','.join(map(str, DEFAULT_LEVELS))})")
+    batch.add_argument("--format", dest="output_format", choices=("jpg", "png", "webp", "bmp", "tif"), help="output format (default: as input)")
+    batch.add_argument("--face", type=_face_index, metavar="N", help="edit only face N of each photo (0 = largest)")
+    _add_expression_options(batch)
+    _add_output_options(batch)
+    _add_model_options(batch)
+
+    recognize = commands.add_parser("recognize", help="print the expression recognised in each face")
+    recognize.add_argument("images", metavar="IMAGE", nargs="+", type=Path)
+    recognize.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_model_options(recognize)
+
+    transfer = commands.add_parser("transfer", help="give the faces of IN the expression of a face in REFERENCE")
+    transfer.add_argument("input", metavar="IN", type=Path)
+    transfer.add_argument("reference", metavar="REFERENCE", type=Path)
+    transfer.add_argument("-o", "--output", metavar="OUT", type=Path, required=True)
+    transfer.add_argument("--face", type=_face_index, metavar="N", help="edit only face N of IN (0 = largest)")
+    transfer.add_argument("--reference-face", type=_face_index, default=0, metavar="N", help="face of REFERENCE to copy (default 0)")
+    _add_output_options(transfer)
+    _add_model_options(transfer)
+
+    info = commands.add_parser("info", help="describe a model file")
+    info.add_argument("model_file", metavar="MODEL", nargs="?", type=Path)
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_model_options(info)
+
+    return parser
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _open_editor(args: argparse.Namespace) -> tuple[FaceDetector, ExpressionEditor]:
+    from faceedit.core.checkpoint import load_model
+    from faceedit.core.device import resolve_device
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.faces import face_detector
+    from faceedit.core.resources import default_model_path
+
+    device = resolve_device(args.device)
+    model = load_model(default_model_path(args.model), device)
+    return face_detector(), ExpressionEditor(model)
+
+
+def _targets(args: argparse.Namespace) -> ExpressionTargets:
+    return ExpressionTargets.from_mapping({name: getattr(args, name) for name in EXPRESSIONS})
+
+
+def _check_output(output: Path, inputs: Sequence[Path], overwrite: bool) -> None:
+    """Fail before any work if the output cannot or must not be written."""
+    from faceedit.core.atomic import check_writable
+    from faceedit.core.imageio import is_photo_path
+
+    if not is_photo_path(output):
+        raise OutputError(f"cannot write {output}: use a .jpg, .png, .webp, .bmp or .tif name")
+    for source in inputs:
+        if source.exists() and output.resolve() == source.resolve():
+            raise OutputError(f"{output} is an input: faceedit never writes over its inputs")
+    check_writable(output, overwrite=overwrite)
+
+
+def _describe(report: FaceReport) -> str:
+    name, strength = report.expression
+    changed = [
+        f"{n} {a:.2f}→{b:.2f}" for n, a, b in zip(EXPRESSIONS, report.recognised, report.rendered) if abs(a - b) > 1e-6
+    ]
+    text = f"face {report.index} at {report.box[:2]}: {name} ({strength:.2f})"
+    return text + (f"; {', '.join(changed)}" if changed else "; unchanged")
+
+
+def _write_result(source: Path, photo: Photo, pixels: np.ndarray, output: Path, *, quality: int, overwrite: bool) -> None:
+    """Save an edit. If nothing changed and the format is kept, copy the input's bytes."""
+    import numpy as np
+
+    from faceedit.core.atomic import atomic_path
+    from faceedit.core.imageio import save_photo
+
+    if np.array_equal(pixels, photo.pixels) and output.suffix.lower() == source.suffix.lower():
+        with atomic_path(output, overwrite=overwrite) as tmp:
+            shutil.copyfile(source, tmp)
+        return
+    save_photo(output, pixels, alpha=photo.alpha, quality=quality, overwrite=overwrite, exif=photo.exif, icc_profile=photo.icc_profile)
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def _cmd_edit(args: argparse.Namespace) -> int:
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.pipeline import edit_photo
+
+    photo = load_photo(args.input)
+    _check_output(args.output, [args.input], args.overwrite)
+    detector, editor = _open_editor(args)
+    edit = edit_photo(photo.pixels, detector, editor, _targets(args), str(args.input), args.face)
+    _write_result(args.input, photo, edit.pixels, args.output, quality=args.quality, overwrite=args.overwrite)
+    for report in edit.faces:
+        print(_describe(report))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.pipeline import transfer_expression
+
+    photo = load_photo(args.input)
+    reference = load_photo(args.reference)
+    _check_output(args.output, [args.input, args.reference], args.overwrite)
+    detector, editor = _open_editor(args)
+    edit = transfer_expression(
+        photo.pixels, reference.pixels, detector, editor, str(args.input), str(args.reference), args.face, args.reference_face
+    )
+    _write_result(args.input, photo, edit.pixels, args.output, quality=args.quality, overwrite=args.overwrite)
+    for report in edit.faces:
+        print(_describe(report))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_recognize(args: argparse.Namespace) -> int:
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.pipeline import recognise_photo
+
+    detector, editor = _open_editor(args)
+    results, failures = [], 0
+    for image in args.images:
+        try:
+            reports = recognise_photo(load_photo(image).pixels, detector, editor, str(image))
+        except FaceeditError as error:
+            failures += 1
+            results.append({"image": str(image), "error": str(error)})
+            if not args.json:
+                print(f"faceedit: error: {error}", file=sys.stderr)
+            continue
+        faces = [
+            {
+                "index": r.index,
+                "box": list(r.box),
+                "expression": r.expression[0],
+                "strength": round(r.expression[1], 4),
+                "intensities": {k: round(v, 4) for k, v in r.recognised_by_name().items()},
+            }
+            for r in reports
+        ]
+        results.append({"image": str(image), "faces": faces})
+        if not args.json:
+            for face in faces:
+                levels = " ".join(f"{k} {v:.2f}" for k, v in face["intensities"].items())
+                print(f"{image} face {face['index']}: {face['expression']} ({face['strength']:.2f}) | {levels}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if failures else 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from faceedit.core.batch import BatchJob, run_batch
+
+    if args.levels is not None and not args.all_expressions:
+        raise FaceeditError("--levels needs --all-expressions")
+    if args.all_expressions and any(getattr(args, name) is not None for name in EXPRESSIONS):
+        raise FaceeditError("--all-expressions sets every expression itself; leave out the expression flags")
+    if not args.input_dir.is_dir():
+        raise FaceeditError(f"input folder {args.input_dir} does not exist")
+    job = BatchJob(
+        input_dir=args.input_dir,
+        output_dir=args.output_dir,
+        targets=_targets(args),
+        levels=(args.levels or DEFAULT_LEVELS) if args.all_expressions else None,
+        output_suffix=f".{args.output_format}" if args.output_format else None,
+        overwrite=args.overwrite,
+        face_index=args.face,
+        quality=args.quality,
+    )
+    detector, editor = _open_editor(args)
+    with tqdm(total=None, unit="photo", file=sys.stderr, disable=None) as bar:
+        def progress(done: int, total: int, path: Path) -> None:
+            bar.total = total
+            bar.set_postfix_str(path.name, refresh=False)
+            bar.update(done - bar.n)
+
+        summary = run_batch(job, detector, editor, progress=progress)
+    for path, reason in summary.problems:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(summary.line())
+    print(f"list of outputs: {summary.csv_path}")
+    return 1 if summary.failed else 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from faceedit.core.checkpoint import read_model_info
+    from faceedit.core.resources import default_model_path
+
+    info = read_model_info(default_model_path(args.model_file or args.model))
+    if args.json:
+        data = {
+            "path": str(info.path),
+            "config": info.config.to_dict(),
+            "expressions": list(info.expressions),
+            "parameters": info.parameters,
+            "storage": info.storage_dtype,
+            "provenance": asdict(info.provenance),
+            "metrics": info.metrics,
+        }
+        print(json.dumps(data, indent=2))
+        return 0
+    c = info.config
+    print(f"model       {info.path}")
+    print(f"network     ExprGAN {c.image_size}×{c.image_size} {'RGB' if c.image_channels == 3 else 'luminance'}, "
+          f"width ×{c.width:g}, {info.parameters:,} parameters ({info.storage_dtype})")
+    print(f"expressions {', '.join(info.expressions)}")
+    p = info.provenance
+    print(f"trained on  {p.data}; {p.steps:,} steps; commit {p.commit}; {p.date}")
+    if p.notes:
+        print(f"notes       {p.notes}")
+    for name, value in sorted(info.metrics.items()):
+        print(f"metric      {name} = {value:.4g}")
+    return 0
+
+
+COMMANDS = {
+    "edit": _cmd_edit,
+    "batch": _cmd_batch,
+    "recognize": _cmd_recognize,
+    "transfer": _cmd_transfer,
+    "info": _cmd_info,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 1 failed, 2 usage, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if not 1 <= getattr(args, "quality", 95) <= 100:
+        parser.error("--quality must be between 1 and 100")
+    try:
+        return COMMANDS[args.command](args)
+    except FaceeditError as error:
+        print(f"faceedit: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("faceedit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

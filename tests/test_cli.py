@@ -1,0 +1,193 @@
+"""The command line end to end with a tiny random model: outputs, summaries, bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from faceedit.cli import main
+from faceedit.core.imageio import load_photo
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def face_photo(tmp_path: Path) -> Path:
+    target = tmp_path / "in" / "face.jpg"
+    target.parent.mkdir()
+    shutil.copy(shared_file("london/neutral/001.jpg"), target)
+    return target
+
+
+def test_version_and_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "faceedit", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("faceedit ")
+    result = subprocess.run([sys.executable, "-m", "faceedit", "edit", "--help"], capture_output=True, text=True, check=True)
+    for word in ("--model", "--device", "--happiness", "--face", "--overwrite"):
+        assert word in result.stdout
+
+
+def test_edit_without_targets_copies_the_input(tmp_path: Path, face_photo: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    before = _digest(face_photo)
+    out = tmp_path / "same.jpg"
+    code, stdout, _ = _run(capsys, "edit", face_photo, "-o", out, "--model", tiny_model_path, "--device", "cpu")
+    assert code == 0 and "unchanged" in stdout
+    assert _digest(out) == before and _digest(face_photo) == before
+
+
+def test_edit_with_a_target_changes_the_face_only(tmp_path: Path, face_photo: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    before = _digest(face_photo)
+    out = tmp_path / "happy.png"
+    code, stdout, _ = _run(capsys, "edit", face_photo, "-o", out, "--happiness", "1", "--model", tiny_model_path)
+    assert code == 0 and "happiness" in stdout and "wrote" in stdout
+    original, edited = load_photo(face_photo).pixels, load_photo(out).pixels
+    changed = np.any(original != edited, axis=2)
+    assert changed.sum() > 1000
+    assert not changed[:40].any() and not changed[:, :60].any()  # background corners untouched
+    assert _digest(face_photo) == before
+    # no overwrite without asking
+    code, _, err = _run(capsys, "edit", face_photo, "-o", out, "--happiness", "0.5", "--model", tiny_model_path)
+    assert code == 1 and "already exists" in err and err.count("\n") == 1
+    code, _, _ = _run(capsys, "edit", face_photo, "-o", out, "--happiness", "0.5", "--overwrite", "--model", tiny_model_path)
+    assert code == 0
+
+
+def test_transfer_and_recognize(tmp_path: Path, face_photo: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    reference = shared_file("london/smiling/002.jpg")
+    out = tmp_path / "transfer.jpg"
+    code, stdout, _ = _run(capsys, "transfer", face_photo, reference, "-o", out, "--model", tiny_model_path)
+    assert code == 0 and out.exists()
+    code, stdout, _ = _run(capsys, "recognize", face_photo, reference, "--json", "--model", tiny_model_path)
+    assert code == 0
+    import json
+
+    results = json.loads(stdout)
+    assert [len(r["faces"]) for r in results] == [1, 1]
+    assert set(results[0]["faces"][0]["intensities"]) == {"anger", "disgust", "fear", "happiness", "sadness", "surprise"}
+
+
+def test_info(tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    code, stdout, _ = _run(capsys, "info", tiny_model_path)
+    assert code == 0 and "64×64" in stdout and "random weights for tests" in stdout
+
+
+@pytest.mark.parametrize(
+    "setup,expect",
+    [
+        ("missing", "no such file"),
+        ("text", "face.jpg"),
+        ("noface", "no face"),
+        ("badmodel", "not a readable model file"),
+        ("baddevice", "unknown device"),
+        ("unwritable", "does not exist"),
+        ("samefile", "never writes over its inputs"),
+        ("badsuffix", "use a .jpg"),
+    ],
+)
+def test_bad_input_gives_one_line_and_writes_nothing(
+    tmp_path: Path, tiny_model_path: Path, capsys, setup: str, expect: str  # noqa: ANN001
+) -> None:
+    source = tmp_path / "face.jpg"
+    out = tmp_path / "out.jpg"
+    model = tiny_model_path
+    extra: list[str] = []
+    if setup == "text":
+        source.write_text("not a picture")
+    elif setup == "noface":
+        cv2.imwrite(str(source), np.full((200, 200, 3), 90, np.uint8))
+    elif setup != "missing":
+        shutil.copy(shared_file("lisa/lisa2.jpg"), source)
+    if setup == "badmodel":
+        model = tmp_path / "model.pt"
+        model.write_bytes(b"garbage")
+    if setup == "baddevice":
+        extra = ["--device", "tpu"]
+    if setup == "unwritable":
+        out = tmp_path / "no" / "such" / "folder" / "out.jpg"
+    if setup == "samefile":
+        out = source
+    if setup == "badsuffix":
+        out = tmp_path / "out.xyz"
+    before = _digest(source) if source.exists() else None
+    code, stdout, err = _run(capsys, "edit", source, "-o", out, "--happiness", "1", "--model", model, *extra)
+    assert code == 1
+    assert err.startswith("faceedit: error:") and err.count("\n") == 1 and expect in err
+    assert "Traceback" not in err
+    if setup != "samefile":
+        assert not out.exists()
+    if before is not None:
+        assert _digest(source) == before
+
+
+def test_usage_errors_exit_2(capsys) -> None:  # noqa: ANN001
+    with pytest.raises(SystemExit) as exit_info:
+        main(["edit", "x.jpg", "-o", "y.jpg", "--happiness", "2"])
+    assert exit_info.value.code == 2
+    assert "outside [0, 1]" in capsys.readouterr().err
+
+
+def _batch_folder(root: Path) -> Path:
+    folder = root / "photos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(shared_file("london/neutral/001.jpg"), folder / "a.jpg")
+    shutil.copy(shared_file("lisa/lisa3.jpg"), folder / "sub" / "b.jpg")
+    cv2.imwrite(str(folder / "empty.png"), np.full((120, 160, 3), 200, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (folder / "notes.txt").write_text("ignored: not a photo")
+    return folder
+
+
+def test_batch_summary_csv_and_resume(tmp_path: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    folder = _batch_folder(tmp_path)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "batch", folder, out, "--sadness", "1", "--model", tiny_model_path)
+    assert code == 1  # broken.jpg failed
+    assert "2 processed, 0 already done, 1 without a usable face, 1 failed (of 4)" in stdout
+    assert "broken.jpg" in err and "empty.png" in err
+    assert (out / "a.jpg").exists() and (out / "sub" / "b.jpg").exists() and not (out / "empty.png").exists()
+    rows = list(csv.DictReader((out / "outputs.csv").open()))
+    assert {r["status"] for r in rows} == {"written", "no_face", "failed"}
+    stamp = (out / "a.jpg").stat().st_mtime_ns
+    # resume: the written ones are skipped, not redone
+    code, stdout, _ = _run(capsys, "batch", folder, out, "--sadness", "1", "--model", tiny_model_path)
+    assert "0 processed, 2 already done" in stdout
+    assert (out / "a.jpg").stat().st_mtime_ns == stamp
+    rows = list(csv.DictReader((out / "outputs.csv").open()))
+    assert sorted(r["status"] for r in rows) == ["existing", "existing", "failed", "no_face"]
+
+
+def test_batch_all_expressions_writes_labelled_data(tmp_path: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(shared_file("london/neutral/002.jpg"), folder / "p.jpg")
+    out = tmp_path / "synthetic"
+    code, stdout, _ = _run(
+        capsys, "batch", folder, out, "--all-expressions", "--levels", "0.5,1.0", "--format", "png", "--model", tiny_model_path
+    )
+    assert code == 0 and "1 processed" in stdout
+    rows = list(csv.DictReader((out / "outputs.csv").open()))
+    assert len(rows) == 12
+    for row in rows:
+        path = Path(row["output"])
+        assert path.exists() and path.parent.name == row["expression"] and path.suffix == ".png"
+        assert row["level"] in {"0.50", "1.00"}
+    happy = load_photo(out / "happiness" / "p_1.00.png").pixels
+    sad = load_photo(out / "sadness" / "p_1.00.png").pixels
+    assert not np.array_equal(happy, sad)

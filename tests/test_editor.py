@@ -1,0 +1,132 @@
+"""Editor and paste-back: zero change is bit-identical, nothing outside the face changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceedit.core.alignment import crop_footprint
+from faceedit.core.checkpoint import load_model
+from faceedit.core.compositing import face_mask, paste_change
+from faceedit.core.editor import ExpressionEditor
+from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets, dominant_expression
+from faceedit.core.faces import face_detector
+from faceedit.core.imageio import load_photo
+
+
+@pytest.fixture(scope="module")
+def editor(tiny_model_path: Path) -> ExpressionEditor:
+    return ExpressionEditor(load_model(tiny_model_path))
+
+
+@pytest.fixture(scope="module")
+def photo(london_neutral: Path) -> np.ndarray:
+    return load_photo(london_neutral).pixels
+
+
+def test_targets_resolve_keeps_unset_expressions() -> None:
+    recognised = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], np.float32)
+    targets = ExpressionTargets.from_mapping({"happiness": 1.0, "surprise": 0.0})
+    assert targets.resolve(recognised).tolist() == pytest.approx([0.1, 0.2, 0.3, 1.0, 0.5, 0.0])
+    assert ExpressionTargets().resolve(recognised).tolist() == pytest.approx(recognised.tolist())
+    with pytest.raises(ValueError):
+        ExpressionTargets.from_mapping({"joy": 1.0})
+    with pytest.raises(ValueError):
+        ExpressionTargets.from_mapping({"anger": 1.5})
+    assert dominant_expression([0, 0, 0, 0.9, 0, 0]) == ("happiness", pytest.approx(0.9))
+    assert dominant_expression([0.1] * 6)[0] == "neutral"
+
+
+def test_recognised_state_renders_bit_identical(editor: ExpressionEditor, photo: np.ndarray) -> None:
+    face = face_detector().detect(photo)[0]
+    encoded = editor.encode(photo, face)
+    assert np.array_equal(editor.render(photo, [encoded], ExpressionTargets()), photo)
+    same = ExpressionTargets.exactly(encoded.recognised.tolist())
+    assert np.array_equal(editor.render(photo, [encoded], same), photo)
+
+
+def test_a_change_stays_inside_the_face(editor: ExpressionEditor, photo: np.ndarray) -> None:
+    face = face_detector().detect(photo)[0]
+    encoded = editor.encode(photo, face)
+    before = photo.copy()
+    edited = editor.render(photo, [encoded], ExpressionTargets.from_mapping({"happiness": 1.0, "anger": 0.0}))
+    assert np.array_equal(photo, before), "render must not modify its input"
+    changed = np.any(edited != photo, axis=2)
+    assert changed.sum() > 1000
+    x0, y0, x1, y1 = crop_footprint(encoded.aligned.to_photo, editor.size, photo.shape)
+    outside = np.ones_like(changed)
+    outside[y0:y1, x0:x1] = False
+    assert not changed[outside].any()
+    # the changed pixels sit around the detected face, not in the background corners
+    ys, xs = np.nonzero(changed)
+    fx0, fy0, fx1, fy1 = face.box
+    assert fx0 - 0.3 * face.width < xs.mean() < fx1 + 0.3 * face.width
+    assert fy0 - 0.5 * face.width < ys.mean() < fy1
+
+
+def test_slider_moves_run_the_decoder_only(editor: ExpressionEditor, photo: np.ndarray) -> None:
+    face = face_detector().detect(photo)[0]
+    calls = {"encoder": 0, "decoder": 0}
+    hooks = [
+        editor.model.generator.encoder.register_forward_hook(lambda *a: calls.__setitem__("encoder", calls["encoder"] + 1)),
+        editor.model.generator.decoder.register_forward_hook(lambda *a: calls.__setitem__("decoder", calls["decoder"] + 1)),
+    ]
+    try:
+        encoded = editor.encode(photo, face)
+        for value in (0.2, 0.4, 0.6):
+            editor.render(photo, [encoded], ExpressionTargets.from_mapping({"surprise": value}))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls == {"encoder": 1, "decoder": 1 + 3}
+
+
+def test_mask_is_zero_on_the_border_and_one_inside() -> None:
+    size = 64
+    landmarks = np.array([[size * (0.2 + 0.6 * i / 16), size * 0.7] for i in range(17)] + [[size * 0.5, size * 0.5]] * 51)
+    landmarks[36:42] = [size * 0.35, size * 0.4]
+    landmarks[42:48] = [size * 0.65, size * 0.4]
+    landmarks[17:27, 1] = size * 0.33
+    landmarks[17:27, 0] = np.linspace(size * 0.25, size * 0.75, 10)
+    mask = face_mask(landmarks, size)
+    assert mask.shape == (size, size)
+    border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+    assert border.max() == 0.0
+    assert mask[int(size * 0.5), int(size * 0.5)] > 0.99
+
+
+def test_paste_change_touches_only_its_footprint() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    original = pixels.copy()
+    change = np.zeros((32, 32, 3), np.float32)
+    change[8:24, 8:24] = 40.0
+    to_photo = np.array([[2.0, 0.0, 100.0], [0.0, 2.0, 50.0]])
+    paste_change(pixels, change, to_photo)
+    diff = np.any(pixels != original, axis=2)
+    ys, xs = np.nonzero(diff)
+    assert xs.min() >= 100 + 2 * 7 and xs.max() <= 100 + 2 * 25
+    assert ys.min() >= 50 + 2 * 7 and ys.max() <= 50 + 2 * 25
+    centre = (pixels[82, 132].astype(int) - original[82, 132]).tolist()
+    assert all(c == min(40, 255 - o) for c, o in zip(centre, original[82, 132]))
+
+
+def test_luminance_model_changes_all_channels_equally(tmp_path: Path, photo: np.ndarray) -> None:
+    from faceedit.core.checkpoint import save_model
+    from faceedit.core.model import Generator, ModelConfig
+
+    torch.manual_seed(3)
+    save_model(tmp_path / "luma.pt", Generator(ModelConfig(image_size=64, width=0.25, image_channels=1)))
+    editor = ExpressionEditor(load_model(tmp_path / "luma.pt"))
+    encoded = editor.encode(photo, face_detector().detect(photo)[0])
+    change = editor.change(encoded, np.array([0, 0, 0, 1, 0, 0], np.float32))
+    assert change is not None and change.shape == (64, 64, 1)
+    edited = editor.render(photo, [encoded], ExpressionTargets.exactly([0, 0, 0, 1, 0, 0]))
+    delta = edited.astype(int) - photo
+    inner = (np.abs(delta).max(axis=2) > 0) & (photo.max(axis=2) < 250) & (photo.min(axis=2) > 5)
+    assert inner.sum() > 100
+    spread = delta[inner].max(axis=1) - delta[inner].min(axis=1)
+    assert spread.max() <= 1  # equal per channel up to rounding
+    assert len(EXPRESSIONS) == 6
