@@ -116,10 +116,13 @@ def _read_payload(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported content"
-        raise ModelFileError(
-            f"{path} is refused: it holds Python objects that a safe load will not run ({first[:160]})"
-        ) from error
+        # torch's message is long; the line naming a GLOBAL or class says what was refused.
+        refused = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
+        if refused:
+            raise ModelFileError(
+                f"{path} is refused: it holds Python objects that a safe load will not run ({refused[0][:120]})"
+            ) from error
+        raise ModelFileError(f"{path} is not a readable model file (damaged, truncated or of another kind)") from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         raise ModelFileError(f"{path} is not a readable model file (damaged, truncated or of another kind)") from error
     except Exception as error:  # torch raises assorted types for arbitrary bytes

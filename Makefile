@@ -1,0 +1,36 @@
+# The two commands of the README:  make run  (the app)  and  make test  (the tests).
+# Each creates or reuses the virtual environment .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.faceedit-installed
+
+.PHONY: run test test-all bench install clean
+
+run: $(STAMP)
+	$(BIN)/faceedit
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow"
+
+test-all: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py
+
+install: $(STAMP)
+
+# torch==2.13.0 first: on machines like ours that is the local CPU build, and the
+# package's own "torch>=2.2" is then satisfied without pulling several GB of CUDA wheels.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

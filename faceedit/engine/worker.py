@@ -1,0 +1,170 @@
+"""The inference worker: one long-lived QThread owns the model and does all torch work.
+
+The GUI never touches torch. It calls the worker's request methods, which may be called
+from any thread. Each request is carried out on the worker's thread, and the results
+come back as signals.
+
+Rendering keeps only the newest request. A new slider state replaces the pending one, so
+fast dragging never queues up. Each result carries the stamp of its request, so the GUI
+can drop stale ones. Every exception is caught and reported through ``failed``.
+
+``synchronous=True`` runs everything on the calling thread instead; tests use this mode.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from faceedit.core.errors import FaceeditError
+from faceedit.core.expressions import ExpressionTargets
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    name: str
+    device: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PhotoReady:
+    """A photo opened and its faces encoded (recognised intensities per face)."""
+
+    path: Path
+    pixels: np.ndarray
+    boxes: tuple[tuple[int, int, int, int], ...]
+    recognised: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    stamp: int
+    pixels: np.ndarray
+    milliseconds: float
+
+
+class EditWorker(QObject):
+    """Owns the model, the face detector and the current photo's encoded faces."""
+
+    model_ready = Signal(object)  # ModelReady
+    photo_ready = Signal(object)  # PhotoReady
+    rendered = Signal(object)  # RenderResult
+    failed = Signal(str)
+
+    _load_model_requested = Signal(str, str)
+    _open_photo_requested = Signal(str)
+    _render_requested = Signal()
+
+    def __init__(self, synchronous: bool = False) -> None:
+        super().__init__()
+        self._thread: QThread | None = None
+        if not synchronous:
+            self._thread = QThread()
+            self._thread.setObjectName("faceedit-engine")
+            self.moveToThread(self._thread)
+            self._thread.start()
+        # Queued when the worker has its own thread, direct when synchronous.
+        self._load_model_requested.connect(self._load_model)
+        self._open_photo_requested.connect(self._open_photo)
+        self._render_requested.connect(self._render_pending)
+        self._lock = threading.Lock()
+        self._pending: tuple[int, ExpressionTargets] | None = None
+        self._editor = None
+        self._detector = None
+        self._photo: PhotoReady | None = None
+        self._encoded: list = []
+
+    # --- requests: any thread -------------------------------------------------------
+
+    def load_model(self, path: str, device: str = "auto") -> None:
+        self._load_model_requested.emit(path, device)
+
+    def open_photo(self, path: str) -> None:
+        self._open_photo_requested.emit(path)
+
+    def request_render(self, stamp: int, targets: ExpressionTargets) -> None:
+        """Render ``targets`` for every face of the current photo; replaces any pending request."""
+        with self._lock:
+            self._pending = (stamp, targets)
+        self._render_requested.emit()
+
+    def stop(self) -> None:
+        """End the worker thread (GUI thread, at exit)."""
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+
+    # --- work: the worker's thread ----------------------------------------------------
+
+    @Slot(str, str)
+    def _load_model(self, path: str, device: str) -> None:
+        try:
+            from faceedit.core.checkpoint import load_model
+            from faceedit.core.device import describe_device, resolve_device
+            from faceedit.core.editor import ExpressionEditor
+
+            model = load_model(path, resolve_device(device))
+            self._editor = ExpressionEditor(model)
+            self._encoded = []
+            c = model.info.config
+            description = f"ExprGAN {c.image_size} px ×{c.width:g}, {model.info.parameters / 1e6:.1f} M parameters"
+            self.model_ready.emit(ModelReady(model.info.name, describe_device(model.device), description))
+            if self._photo is not None:
+                self._open_photo(str(self._photo.path))
+        except FaceeditError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # a bug, but the app must stay up and say so
+            self.failed.emit(f"could not load the model: {type(error).__name__}: {error}")
+
+    @Slot(str)
+    def _open_photo(self, path: str) -> None:
+        try:
+            from faceedit.core.faces import face_detector
+            from faceedit.core.imageio import load_photo
+            from faceedit.core.pipeline import select_faces
+
+            photo = load_photo(path)
+            if self._detector is None:
+                self._detector = face_detector()
+            faces = self._detector.detect(photo.pixels)
+            self._photo = PhotoReady(Path(path), photo.pixels, (), ())
+            self._encoded = []
+            chosen = select_faces(faces, Path(path).name)
+            if self._editor is not None:
+                self._encoded = [self._editor.encode(photo.pixels, face) for _, face in chosen]
+            self._photo = PhotoReady(
+                Path(path),
+                photo.pixels,
+                tuple(face.box for _, face in chosen),
+                tuple(tuple(float(v) for v in e.recognised) for e in self._encoded),
+            )
+            self.photo_ready.emit(self._photo)
+        except FaceeditError as error:
+            if self._photo is not None and self._photo.path == Path(path):
+                self.photo_ready.emit(self._photo)  # show the photo even without a usable face
+            self.failed.emit(str(error))
+        except Exception as error:
+            self.failed.emit(f"could not open {path}: {type(error).__name__}: {error}")
+
+    @Slot()
+    def _render_pending(self) -> None:
+        with self._lock:
+            request, self._pending = self._pending, None
+        if request is None or self._photo is None:
+            return  # already served by a later request, or nothing to render
+        stamp, targets = request
+        try:
+            start = time.perf_counter()
+            if self._editor is None or not self._encoded:
+                pixels = self._photo.pixels
+            else:
+                pixels = self._editor.render(self._photo.pixels, self._encoded, targets)
+            self.rendered.emit(RenderResult(stamp, pixels, (time.perf_counter() - start) * 1000.0))
+        except Exception as error:
+            self.failed.emit(f"render failed: {type(error).__name__}: {error}")
