@@ -115,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(transfer)
     _add_model_options(transfer)
 
+    identity = commands.add_parser("identity", help="identity distance of the faces in two photos (dlib's network, in torch)")
+    identity.add_argument("photo_a", metavar="A", type=Path)
+    identity.add_argument("photo_b", metavar="B", type=Path)
+    identity.add_argument("--face-a", type=_face_index, default=0, metavar="N", help="face of A (default 0 = largest)")
+    identity.add_argument("--face-b", type=_face_index, default=0, metavar="N", help="face of B (default 0 = largest)")
+    identity.add_argument("--json", action="store_true", help="print JSON instead of text")
+    identity.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda or cuda:N")
+
     info = commands.add_parser("info", help="describe a model file")
     info.add_argument("model_file", metavar="MODEL", nargs="?", type=Path)
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -318,12 +326,36 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_identity(args: argparse.Namespace) -> int:
+    from faceedit.core.device import resolve_device
+    from faceedit.core.faces import face_detector
+    from faceedit.core.identity import SAME_PERSON_THRESHOLD, descriptor_distance, face_descriptor
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.pipeline import select_faces
+
+    device = resolve_device(args.device)
+    descriptors = []
+    for path, index in ((args.photo_a, args.face_a), (args.photo_b, args.face_b)):
+        pixels = load_photo(path).pixels
+        [(_, face)] = select_faces(face_detector().detect(pixels), str(path), index)
+        descriptors.append(face_descriptor(pixels, face.landmarks, device))
+    distance = descriptor_distance(*descriptors)
+    same = distance < SAME_PERSON_THRESHOLD
+    if args.json:
+        print(json.dumps({"distance": round(distance, 6), "same_person": same, "threshold": SAME_PERSON_THRESHOLD}))
+    else:
+        verdict = "same person" if same else "different people"
+        print(f"distance {distance:.4f}: {verdict} (dlib's threshold {SAME_PERSON_THRESHOLD})")
+    return 0
+
+
 COMMANDS = {
     "edit": _cmd_edit,
     "batch": _cmd_batch,
     "recognize": _cmd_recognize,
     "transfer": _cmd_transfer,
     "info": _cmd_info,
+    "identity": _cmd_identity,
 }
 
 

@@ -191,3 +191,15 @@ def test_batch_all_expressions_writes_labelled_data(tmp_path: Path, tiny_model_p
     happy = load_photo(out / "happiness" / "p_1.00.png").pixels
     sad = load_photo(out / "sadness" / "p_1.00.png").pixels
     assert not np.array_equal(happy, sad)
+
+
+def test_identity_command(capsys) -> None:  # noqa: ANN001
+    neutral, smiling = shared_file("london/neutral/001.jpg"), shared_file("london/smiling/001.jpg")
+    other = shared_file("london/neutral/002.jpg")
+    code, stdout, _ = _run(capsys, "identity", neutral, smiling, "--device", "cpu")
+    assert code == 0 and "same person" in stdout
+    code, stdout, _ = _run(capsys, "identity", neutral, other, "--json")
+    import json
+
+    result = json.loads(stdout)
+    assert result["same_person"] is False and result["distance"] > 0.6
