@@ -20,6 +20,12 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Converted identity weights go to a temporary cache, never the user's own."""
+    os.environ["FACEEDIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 64-pixel model at a quarter of the paper's width (a test stand-in, not trained)."""
