@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from faceedit.core.imageio import Photo
     from faceedit.core.editor import ExpressionEditor
     from faceedit.core.faces import FaceDetector
-    from faceedit.core.pipeline import FaceReport
+    from faceedit.core.pipeline import FaceReport, PhotoEdit
 
 DEFAULT_LEVELS = (0.25, 0.5, 0.75, 1.0)
 
@@ -186,6 +186,15 @@ def _write_result(source: Path, photo: Photo, pixels: np.ndarray, output: Path, 
     save_photo(output, pixels, alpha=photo.alpha, quality=quality, overwrite=overwrite, exif=photo.exif, icc_profile=photo.icc_profile)
 
 
+def _finish_edit(args: argparse.Namespace, photo: Photo, edit: PhotoEdit) -> int:
+    """Write an edit to ``args.output`` and report each face (edit and transfer)."""
+    _write_result(args.input, photo, edit.pixels, args.output, quality=args.quality, overwrite=args.overwrite)
+    for report in edit.faces:
+        print(_describe(report))
+    print(f"wrote {args.output}")
+    return 0
+
+
 # --- commands ------------------------------------------------------------------------
 
 
@@ -197,11 +206,7 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     _check_output(args.output, [args.input], args.overwrite)
     detector, editor = _open_editor(args)
     edit = edit_photo(photo.pixels, detector, editor, _targets(args), str(args.input), args.face)
-    _write_result(args.input, photo, edit.pixels, args.output, quality=args.quality, overwrite=args.overwrite)
-    for report in edit.faces:
-        print(_describe(report))
-    print(f"wrote {args.output}")
-    return 0
+    return _finish_edit(args, photo, edit)
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
@@ -215,11 +220,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     edit = transfer_expression(
         photo.pixels, reference.pixels, detector, editor, str(args.input), str(args.reference), args.face, args.reference_face
     )
-    _write_result(args.input, photo, edit.pixels, args.output, quality=args.quality, overwrite=args.overwrite)
-    for report in edit.faces:
-        print(_describe(report))
-    print(f"wrote {args.output}")
-    return 0
+    return _finish_edit(args, photo, edit)
 
 
 def _cmd_recognize(args: argparse.Namespace) -> int:
