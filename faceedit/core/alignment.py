@@ -155,3 +155,9 @@ def _prefiltered_source(pixels: np.ndarray, to_crop: np.ndarray, size: int) -> t
     small_to_photo = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
     full = np.vstack([to_crop, [0, 0, 1]]) @ np.vstack([small_to_photo, [0, 0, 1]])
     return small, full[:2]
+
+
+def already_aligned(crop: np.ndarray, landmarks: np.ndarray) -> AlignedFace:
+    """An :class:`AlignedFace` for a crop that is already aligned (identity transforms)."""
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    return AlignedFace(np.ascontiguousarray(crop), identity, identity.copy(), np.asarray(landmarks, dtype=np.float64))

@@ -53,10 +53,13 @@ class ExpressionEditor:
             x = (x * weights).sum(dim=1, keepdim=True)
         return x
 
-    @torch.inference_mode()
     def encode(self, pixels: np.ndarray, face: DetectedFace) -> EncodedFace:
         """Align ``face`` in ``pixels`` (H×W×3 uint8 RGB) and run the encoder once."""
-        aligned = align_face(pixels, face.landmarks, self.size, self.model.info.template)
+        return self.encode_aligned(face, align_face(pixels, face.landmarks, self.size, self.model.info.template))
+
+    @torch.inference_mode()
+    def encode_aligned(self, face: DetectedFace, aligned: AlignedFace) -> EncodedFace:
+        """Run the encoder once on an already aligned face (the trainer's prepared crops)."""
         generator = self.model.generator
         encoding = generator.encode(self._to_input(aligned.crop))
         base = generator.decode(encoding.z, encoding.intensities)
