@@ -1,0 +1,141 @@
+"""Training configuration: presets, loss weights, and the curriculum as data.
+
+The paper's three-stage curriculum (DESIGN.md §1) is a table of :class:`Stage` rows, each
+naming the parts it trains, its loss weights and its length; one loop walks the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from faceedit.core.model import ModelConfig
+
+PARTS = ("encoder", "decoder", "d_img", "d_z")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the objective (released values: λ1 = λ2 = 1, λ3 = λ4 = 0.01, λ5 = 0.001)."""
+
+    pixel: float = 1.0  # L1 reconstruction
+    identity: float = 1.0  # λ1, deep face features of input vs reconstruction
+    identity_edit: float = 0.5  # the same between input and each edit (identity drift)
+    q: float = 1.0  # λ2, the regulariser Q recovers the code of generated faces
+    adv_img: float = 0.01  # λ3
+    adv_z: float = 0.01  # λ4
+    tv: float = 0.001  # λ5
+    recognition: float = 1.0  # the recognition head on real faces (labels)
+    recognition_edit: float = 0.5  # …and on generated faces (the intensities asked for)
+
+    def scaled(self, **overrides: float) -> LossWeights:
+        return replace(self, **overrides)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One curriculum stage: what trains, which losses count, for how many steps."""
+
+    name: str
+    steps: int
+    trains: tuple[str, ...]  # subset of PARTS
+    uses_encoder: bool  # False: the decoder is fed z ~ U(−1, 1) (controller learning)
+    weights: LossWeights
+
+    def __post_init__(self) -> None:
+        unknown = set(self.trains) - set(PARTS)
+        if unknown:
+            raise ValueError(f"stage {self.name}: unknown parts {sorted(unknown)}")
+
+
+def paper_curriculum(weights: LossWeights, lengths: tuple[int, int, int]) -> tuple[Stage, ...]:
+    """The paper's stages: controller learning, image reconstruction, image refining."""
+    no_adversaries = weights.scaled(adv_img=0.0, adv_z=0.0)
+    return (
+        # 1. G_dec from noise z with D_img/Q: the decoder learns what each code means.
+        Stage("controller", lengths[0], ("decoder", "d_img"), False,
+              weights.scaled(pixel=0.0, identity=0.0, identity_edit=0.0, adv_z=0.0, tv=0.0, recognition=0.0, recognition_edit=0.0)),
+        # 2. G_enc + G_dec with L1 + L_id + L_Q (adversarial weights 0).
+        Stage("reconstruction", lengths[1], ("encoder", "decoder"), True, no_adversaries),
+        # 3. everything.
+        Stage("refining", lengths[2], PARTS, True, weights),
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs besides the data; saved resolved beside every run."""
+
+    preset: str
+    model: ModelConfig
+    stages: tuple[Stage, ...]
+    batch_size: int = 32
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    mix_probability: float = 0.3  # share of edit targets that mix two expressions
+    identity_layers: tuple[str, ...] = ("alevel2", "alevel1", "embedding")
+    flips: bool = True
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    sample_faces: int = 4
+    divergence_limit: float = 1e4  # a loss above this stops the run (keeps the last good checkpoint)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.stages)
+
+    def stage_at(self, step: int) -> tuple[int, Stage]:
+        """The stage (index, row) that step ``step`` (0-based) belongs to."""
+        end = 0
+        for index, stage in enumerate(self.stages):
+            end += stage.steps
+            if step < end:
+                return index, stage
+        return len(self.stages) - 1, self.stages[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        values["model"] = ModelConfig.from_dict(values["model"])
+        values["stages"] = tuple(
+            Stage(**{**s, "trains": tuple(s["trains"]), "weights": LossWeights(**s["weights"])}) for s in values["stages"]
+        )
+        values["betas"] = tuple(values["betas"])
+        values["identity_layers"] = tuple(values["identity_layers"])
+        return cls(**values)
+
+
+def _preset(name: str, model: ModelConfig, lengths: tuple[int, int, int], **options: Any) -> TrainConfig:
+    return TrainConfig(preset=name, model=model, stages=paper_curriculum(LossWeights(), lengths), **options)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The paper's network at 128 px; lengths sized for a GPU (minutes per thousand steps).
+    "paper": _preset("paper", ModelConfig(image_size=128, width=1.0), (10_000, 20_000, 30_000), batch_size=32),
+    # A network a desktop CPU can train and run live: 128 px at half width.
+    "desktop": _preset("desktop", ModelConfig(image_size=128, width=0.5), (2_000, 6_000, 8_000), batch_size=24),
+    # Tiny and short: checks that the whole path runs (tests, the retrain dialog's dry run).
+    "smoke": _preset(
+        "smoke", ModelConfig(image_size=64, width=0.125), (3, 3, 3), batch_size=4,
+        log_every=1, sample_every=4, checkpoint_every=4, sample_faces=2, identity_layers=("stem",),
+    ),
+}
+
+
+def resolve_config(preset: str, max_steps: int | None = None, **overrides: Any) -> TrainConfig:
+    """A preset with overrides; ``max_steps`` shortens the stages proportionally."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    config = replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    if max_steps is not None and max_steps < config.total_steps:
+        total = config.total_steps
+        lengths = [max(1, s.steps * max_steps // total) for s in config.stages]
+        lengths[-1] = max(1, max_steps - sum(lengths[:-1]))
+        config = replace(config, stages=tuple(replace(s, steps=n) for s, n in zip(config.stages, lengths)))
+    return config
+

@@ -1,0 +1,117 @@
+"""Training data in memory, and batches that depend only on (seed, step).
+
+A prepared split is loaded once as a uint8 tensor (1,296 Oulu-CASIA peaks at 128 px are
+64 MB). Every random choice of a step — which faces, flips, edit targets, noise — comes
+from a generator seeded by (seed, step), drawn for the whole global batch and sliced by
+rank. So a resumed run sees exactly what an uninterrupted one would have seen, and N
+processes of batch B see the same faces as one process of batch N·B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceedit.core.errors import FaceeditError
+from faceedit.core.expressions import EXPRESSIONS
+from faceedit.core.imageio import load_photo
+from trainer.manifest import LABELS, FaceRecord, read_prepared
+
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+@dataclass(frozen=True)
+class FaceSet:
+    """One split in memory: images N×C×S×S uint8, labels N (index into LABELS), targets N×6."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    intensities: torch.Tensor  # the six-intensity vector each face shows (neutral: zeros)
+    records: tuple[FaceRecord, ...]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def intensity_vector(record: FaceRecord) -> np.ndarray:
+    """The six intensities a labelled face shows: its expression at its intensity."""
+    vector = np.zeros(len(EXPRESSIONS), np.float32)
+    if record.label in EXPRESSIONS:
+        vector[EXPRESSIONS.index(record.label)] = record.intensity
+    return vector
+
+
+def load_split(prepared: Path, split: str, channels: int = 3, size: int | None = None) -> FaceSet:
+    """Load every face of ``split`` ("train" or "test") of a prepared folder."""
+    info, records = read_prepared(prepared)
+    if size is not None and size != info.size:
+        raise FaceeditError(f"{prepared} holds {info.size}-pixel faces but the model needs {size}; prepare with --size {size}")
+    chosen = tuple(r for r in records if r.split == split)
+    if not chosen:
+        return FaceSet(torch.zeros(0, channels, info.size, info.size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long),
+                       torch.zeros(0, len(EXPRESSIONS)), ())
+    pixels = np.stack([load_photo(prepared / r.file).pixels for r in chosen])
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    if channels == 1:
+        images = (images.float() * _LUMA).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    labels = torch.tensor([LABELS.index(r.label) for r in chosen], dtype=torch.long)
+    intensities = torch.from_numpy(np.stack([intensity_vector(r) for r in chosen]))
+    return FaceSet(images, labels, intensities, chosen)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one process trains on in one step (all on the training device)."""
+
+    images: torch.Tensor  # B×C×S×S float in [−1, 1]
+    intensities: torch.Tensor  # B×6, what the real faces show
+    targets: torch.Tensor  # B×6, the edit asked for (one expression, sometimes two mixed)
+    noise_z: torch.Tensor  # B×z_dim ~ U(−1, 1): the prior for D_z and the controller stage
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed((seed * 1_000_003 + step) % (2**63))
+    return generator
+
+
+def edit_targets(count: int, mix_probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Random edit targets: one expression at s ~ U(0, 1), mixed with a second one sometimes."""
+    k = len(EXPRESSIONS)
+    targets = torch.zeros(count, k)
+    first = torch.randint(k, (count,), generator=generator)
+    targets[torch.arange(count), first] = torch.rand(count, generator=generator)
+    mix = torch.rand(count, generator=generator) < mix_probability
+    second = (first + torch.randint(1, k, (count,), generator=generator)) % k
+    second_values = torch.rand(count, generator=generator)
+    targets[torch.arange(count)[mix], second[mix]] = second_values[mix]
+    return targets
+
+
+def batch_at(
+    faces: FaceSet, step: int, *, batch_size: int, seed: int, z_dim: int, mix_probability: float,
+    flips: bool, rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
+) -> Batch:
+    """The batch of process ``rank`` at ``step``: a pure function of its arguments."""
+    if len(faces) == 0:
+        raise FaceeditError("the training split is empty")
+    generator = step_generator(seed, step)
+    total = batch_size * world
+    index = torch.randint(len(faces), (total,), generator=generator)
+    flip = torch.rand(total, generator=generator) < 0.5
+    targets = edit_targets(total, mix_probability, generator)
+    noise = torch.rand(total, z_dim, generator=generator) * 2 - 1
+    mine = slice(rank * batch_size, (rank + 1) * batch_size)
+    images = faces.images[index[mine]].float() / 127.5 - 1.0
+    if flips:
+        flipped = flip[mine]
+        images[flipped] = images[flipped].flip(-1)
+    return Batch(
+        images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+        faces.intensities[index[mine]].to(device),
+        targets[mine].to(device),
+        noise[mine].to(device),
+    )

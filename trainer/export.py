@@ -1,0 +1,81 @@
+"""``faceedit-train export RUN -o model.pt``: the app's slim model file from a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+from faceedit.core.checkpoint import Provenance, save_model
+from faceedit.core.errors import FaceeditError
+from faceedit.core.model import Generator
+from trainer.config import TrainConfig
+from trainer.loop import load_state
+from trainer.manifest import read_prepared
+from trainer.runs import CHECKPOINT_NAME, read_config
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", type=Path, help="a run folder made by `faceedit-train train`")
+    parser.add_argument("-o", "--output", metavar="MODEL", type=Path, required=True, help="the model file to write")
+    parser.add_argument("--metrics", metavar="JSON", type=Path, help="metrics.json from `faceedit-train evaluate` to store in the model")
+    parser.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    parser.add_argument("--notes", default="", help="free text stored in the model's provenance")
+    parser.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
+
+
+def _commit() -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent)
+        return result.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _numeric_metrics(path: Path | None) -> dict[str, float]:
+    """Flatten metrics.json's numbers into "a/b" keys (nested objects become paths)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise FaceeditError(f"cannot read metrics {path}: {error}") from error
+    flat: dict[str, float] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, (int, float)):
+            flat[prefix] = float(value)
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}/{key}" if prefix else str(key), inner)
+
+    walk("", data)
+    return flat
+
+
+def export_run(run: Path, output: Path, *, metrics: Path | None = None, half: bool = False, notes: str = "", overwrite: bool = False) -> Path:
+    """Write the generator of ``run``'s last checkpoint as a faceedit model file."""
+    state = load_state(run / CHECKPOINT_NAME)
+    config = TrainConfig.from_dict(state["config"])
+    generator = Generator(config.model)
+    generator.load_state_dict(state["generator"])
+    prepared = Path(read_config(run)["prepared"])
+    try:
+        info, _ = read_prepared(prepared)
+        data = f"{info.kind} dataset at {info.root} (prepared in {prepared})"
+    except FaceeditError:
+        data = f"prepared dataset {prepared} (no longer readable)"
+    provenance = Provenance(data=data, steps=int(state["step"]), commit=_commit(),
+                            notes=notes or f"preset {config.preset}; run {run.name}")
+    save_model(output, generator, provenance=provenance, metrics=_numeric_metrics(metrics), half=half, overwrite=overwrite)
+    return output
+
+
+def run_export(args: argparse.Namespace) -> int:
+    path = export_run(args.run, args.output, metrics=args.metrics, half=args.half, notes=args.notes, overwrite=args.overwrite)
+    print(f"wrote {path}")
+    return 0

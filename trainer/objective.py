@@ -1,0 +1,117 @@
+"""The ExprGAN objective: one training step's losses for generator and discriminators.
+
+L = L_pixel + λ1 L_id + λ2 L_Q + λ3 L_adv^img + λ4 L_adv^z + λ5 L_tv (DESIGN.md §1), plus
+the recognition head (real faces → their labelled intensities; generated faces → the
+intensities asked for). Loss keys follow StarGAN's habit: ``G/pixel``, ``D/img`` …
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator
+from trainer.config import Stage
+from trainer.data import Batch
+
+IdentityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Networks:
+    generator: Generator
+    d_img: ImageDiscriminator
+    d_z: IdentityCodeDiscriminator
+
+
+@dataclass
+class GeneratorPass:
+    """What the generator step produced, reused by the discriminator steps."""
+
+    losses: dict[str, torch.Tensor]
+    total: torch.Tensor
+    edits: torch.Tensor  # B×C×S×S, faces at the batch's targets
+    z: torch.Tensor | None  # the encoder's codes (None in the controller stage)
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+
+
+def _adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def _bce(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on probabilities, written out: F.binary_cross_entropy refuses autocast."""
+    p = probabilities.float().clamp(1e-6, 1 - 1e-6)
+    return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
+
+
+def _rgb(images: torch.Tensor) -> torch.Tensor:
+    """The identity network wants RGB: luminance models repeat their one channel."""
+    return images if images.shape[1] == 3 else images.expand(-1, 3, -1, -1)
+
+
+def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: IdentityFn | None) -> GeneratorPass:
+    """Losses of the generator side (encoder, decoder, recognition head; Q via D_img's head)."""
+    w = stage.weights
+    g = nets.generator
+    losses: dict[str, torch.Tensor] = {}
+    z = None
+    if stage.uses_encoder:
+        encoding = g.encode(batch.images)
+        z = encoding.z
+        # One decoder call for reconstruction and edits (cheaper, and one graph per step).
+        both = g.decode(torch.cat([z, z]), torch.cat([batch.intensities, batch.targets]))
+        recon, edits = both.chunk(2)
+        losses["G/pixel"] = F.l1_loss(recon, batch.images)
+        if identity is not None and w.identity > 0:
+            losses["G/identity"] = identity(_rgb(recon), _rgb(batch.images))
+        if identity is not None and w.identity_edit > 0:
+            losses["G/identity_edit"] = identity(_rgb(edits), _rgb(batch.images))
+        if w.recognition > 0:
+            losses["G/recognition"] = _bce(encoding.intensities, batch.intensities)
+        if w.recognition_edit > 0:
+            seen = g.encode(edits).intensities
+            losses["G/recognition_edit"] = _bce(seen, batch.targets)
+        if w.adv_z > 0:
+            losses["G/adv_z"] = _adversarial(nets.d_z(z), real=True)
+        if w.tv > 0:
+            losses["G/tv"] = total_variation(both)
+    else:
+        edits = g.decode(batch.noise_z, batch.targets)
+        if w.tv > 0:
+            losses["G/tv"] = total_variation(edits)
+    if w.adv_img > 0 or w.q > 0:
+        logits, q = nets.d_img(edits, batch.targets)
+        if w.adv_img > 0:
+            losses["G/adv_img"] = _adversarial(logits, real=True)
+        if w.q > 0:
+            losses["G/q"] = F.mse_loss(q.float(), g.code(batch.targets))
+    weight_of = {
+        "G/pixel": w.pixel, "G/identity": w.identity, "G/identity_edit": w.identity_edit, "G/q": w.q,
+        "G/adv_img": w.adv_img, "G/adv_z": w.adv_z, "G/tv": w.tv, "G/recognition": w.recognition,
+        "G/recognition_edit": w.recognition_edit,
+    }
+    total = sum(weight_of[k] * v for k, v in losses.items())
+    return GeneratorPass(losses, total, edits, z)
+
+
+def image_discriminator_loss(nets: Networks, batch: Batch, edits: torch.Tensor, stage: Stage) -> dict[str, torch.Tensor]:
+    """D_img: real faces with their labels vs generated ones; Q learns the fakes' codes."""
+    real_logits, _ = nets.d_img(batch.images, batch.intensities)
+    fake_logits, q = nets.d_img(edits.detach(), batch.targets)
+    losses = {"D/img": _adversarial(real_logits, True) + _adversarial(fake_logits, False)}
+    if stage.weights.q > 0:
+        losses["D/q"] = F.mse_loss(q.float(), nets.generator.code(batch.targets))
+    return losses
+
+
+def code_discriminator_loss(nets: Networks, batch: Batch, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """D_z: the uniform prior vs the encoder's codes."""
+    return {"D/z": _adversarial(nets.d_z(batch.noise_z), True) + _adversarial(nets.d_z(z.detach()), False)}

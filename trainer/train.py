@@ -1,0 +1,123 @@
+"""``faceedit-train train``: start or resume a run; ``--dry-run`` prints the plan."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from faceedit.core.errors import FaceeditError
+from trainer.config import PRESETS, TrainConfig, resolve_config
+from trainer.loop import AbortFn, ProgressFn, Trainer, TrainResult, World, init_world, load_state
+from trainer.manifest import read_prepared
+from trainer.runs import CHECKPOINT_NAME, Progress, new_run_dir, read_config, write_config
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prepared", metavar="PREPARED", type=Path, help="a folder made by `faceedit-train prepare`")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="desktop", help="network size and schedule (default desktop)")
+    parser.add_argument("--out", metavar="RUNS", type=Path, default=Path("runs"), help="folder for numbered run folders (default ./runs)")
+    parser.add_argument("--resume", metavar="RUN", type=Path, help="continue this run folder from its checkpoint")
+    parser.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda or cuda:N; under torchrun each process takes its GPU")
+    parser.add_argument("--max-steps", type=int, metavar="N", help="shorten the curriculum to N steps in all (or stop a resumed run at step N)")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="faces per process per step (default: the preset's)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+
+
+def _plan(config: TrainConfig, prepared: Path, device: str, world_size: int) -> str:
+    info, records = read_prepared(prepared)
+    counts = {split: sum(1 for r in records if r.split == split) for split in ("train", "test")}
+    m = config.model
+    lines = [
+        f"data       {prepared} ({info.kind}, {info.size} px): {counts['train']} train / {counts['test']} test faces",
+        f"network    ExprGAN {m.image_size} px, width ×{m.width:g}, {'RGB' if m.image_channels == 3 else 'luminance'}",
+        f"device     {device}; {world_size} process(es); batch {config.batch_size} per process",
+        f"optimiser  Adam lr {config.lr:g}, betas {config.betas}",
+    ]
+    for stage in config.stages:
+        weights = {k: v for k, v in stage.weights.__dict__.items() if v}
+        lines.append(
+            f"stage      {stage.name:15s} {stage.steps:7,d} steps  trains {', '.join(stage.trains)}"
+            f"  losses {', '.join(f'{k}={v:g}' for k, v in weights.items())}"
+        )
+    lines.append(f"total      {config.total_steps:,} steps")
+    return "\n".join(lines)
+
+
+def _print_progress(progress: Progress) -> None:
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in sorted(progress.losses.items()))
+    print(
+        f"step {progress.step}/{progress.total_steps} [{progress.stage}] {progress.images_per_second:.1f} img/s "
+        f"ETA {progress.eta_seconds / 60:.1f} min | {losses}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def train_run(
+    prepared: Path | None,
+    config: TrainConfig,
+    runs: Path | None = None,
+    resume: Path | None = None,
+    device: str | None = None,
+    stop_at: int | None = None,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: AbortFn | None = None,
+) -> TrainResult:
+    """Start a new run under ``runs`` (or resume ``resume``) and train it; the library entry point."""
+    world, torch_device = init_world(device)
+    if resume is not None:
+        state = load_state(resume / CHECKPOINT_NAME)
+        config = TrainConfig.from_dict(state["config"])
+        prepared = Path(read_config(resume)["prepared"]) if prepared is None else prepared
+        run = resume
+    else:
+        state = None
+        if runs is None:
+            raise FaceeditError("a new run needs a runs folder")
+        if prepared is None:
+            raise FaceeditError("a new run needs a prepared dataset")
+        read_prepared(prepared)  # a clear error before any run folder is made
+        run = new_run_dir(runs, config.preset) if world.is_main else runs
+        if world.size > 1:
+            run = _agree_on_run(run, world)
+        if world.is_main:
+            write_config(run, {"train": config.to_dict(), "prepared": str(prepared.resolve()), "world_size": world.size})
+    trainer = Trainer(config, prepared, run, torch_device, world)
+    if state is not None:
+        trainer.load(state)
+    return trainer.run_loop(progress_fn, abort_fn, stop_at)
+
+
+def _agree_on_run(run: Path, world: World) -> Path:
+    """All processes use the run folder rank 0 created."""
+    import torch.distributed as dist
+
+    names = [str(run)]
+    dist.broadcast_object_list(names, src=0)
+    return Path(names[0])
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if not (args.resume / CHECKPOINT_NAME).exists():
+            raise FaceeditError(f"{args.resume} has no {CHECKPOINT_NAME} to resume from")
+        config = TrainConfig.from_dict(load_state(args.resume / CHECKPOINT_NAME)["config"])
+        prepared = Path(read_config(args.resume)["prepared"])
+    else:
+        if not args.prepared.is_dir():
+            raise FaceeditError(f"prepared dataset {args.prepared} does not exist; run `faceedit-train prepare` first")
+        config = resolve_config(args.preset, args.max_steps, batch_size=args.batch_size, seed=args.seed)
+        prepared = args.prepared
+    if args.dry_run:
+        print(_plan(config, prepared, args.device or "auto", 1))
+        return 0
+    stop_at = args.max_steps if args.resume is not None else None
+    result = train_run(prepared, config, None if args.resume else args.out, args.resume, args.device, stop_at, _print_progress)
+    if result.status == "finished":
+        print(f"finished {result.steps} steps in {result.run}; export with: faceedit-train export {result.run} -o model.pt")
+        return 0
+    print(f"stopped at step {result.steps} ({result.status}); state saved; resume with: faceedit-train train --resume {result.run} {prepared}")
+    return 130 if result.status == "interrupted" else 0
+
