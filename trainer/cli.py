@@ -1,0 +1,55 @@
+"""``faceedit-train``: prepare, train, evaluate, export.
+
+Each failure the user can act on prints one ``faceedit-train: error: …`` line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from faceedit import __version__
+from faceedit.core.errors import FaceeditError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trainer.evaluate import add_evaluate_arguments
+    from trainer.export import add_export_arguments
+    from trainer.prepare import add_prepare_arguments
+    from trainer.train import add_train_arguments
+
+    parser = argparse.ArgumentParser(prog="faceedit-train", description="Build ExprGAN models for faceedit.")
+    parser.add_argument("--version", action="version", version=f"faceedit-train {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_prepare_arguments(commands.add_parser("prepare", help="align a dataset (Oulu-CASIA, expression folders, pairs)"))
+    add_train_arguments(commands.add_parser("train", help="train a model with the paper's three-stage curriculum"))
+    add_evaluate_arguments(commands.add_parser("evaluate", help="measure a model on a prepared test split"))
+    add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from trainer.evaluate import run_evaluate
+    from trainer.export import run_export
+    from trainer.prepare import run_prepare
+    from trainer.train import run_train
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export}
+    try:
+        return commands[args.command](args)
+    except FaceeditError as error:
+        print(f"faceedit-train: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("faceedit-train: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
