@@ -128,3 +128,22 @@ def test_train_command_dry_run_and_bad_input(prepared: Path, tmp_path: Path, cap
     assert "no checkpoint.pt" in capsys.readouterr().err
     assert main(["export", str(tmp_path), "-o", str(tmp_path / "m.pt")]) == 1
     assert "no training state" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_and_resumes(prepared: Path, tmp_path: Path) -> None:
+    def interrupt(progress) -> None:  # noqa: ANN001
+        if progress.step == 2:
+            raise KeyboardInterrupt
+
+    result = train_run(prepared, resolve_config("smoke"), runs=tmp_path, device="cpu", progress_fn=interrupt)
+    assert result.status == "interrupted" and result.steps == 2
+    assert load_state(result.run / CHECKPOINT_NAME)["step"] == 2
+    assert train_run(None, resolve_config("smoke"), resume=result.run, device="cpu").steps == 9
+
+
+def test_runs_folder_that_is_a_file(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trainer.cli import main
+
+    (tmp_path / "runs").write_text("not a folder")
+    assert main(["train", str(prepared), "--preset", "smoke", "--out", str(tmp_path / "runs")]) == 1
+    assert "is a file" in capsys.readouterr().err

@@ -45,7 +45,12 @@ class Progress:
 
 def new_run_dir(runs: Path, preset: str) -> Path:
     """The next numbered run folder under ``runs`` (created)."""
-    runs.mkdir(parents=True, exist_ok=True)
+    if runs.exists() and not runs.is_dir():
+        raise FaceeditError(f"{runs} is a file; --out needs a folder for the numbered run folders")
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FaceeditError(f"cannot create the runs folder {runs}: {error.strerror}") from error
     numbers = [int(m.group(1)) for p in runs.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
     run = runs / f"{(max(numbers) + 1 if numbers else 0):05d}-{preset}"
     try:
