@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faceedit import __version__
-from faceedit.core.errors import FaceeditError, OutputError
+from faceedit.core.errors import FaceeditError, OutputError, run_reporting_errors
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
 
 if TYPE_CHECKING:
@@ -369,14 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not 1 <= getattr(args, "quality", 95) <= 100:
         parser.error("--quality must be between 1 and 100")
-    try:
-        return COMMANDS[args.command](args)
-    except FaceeditError as error:
-        print(f"faceedit: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("faceedit: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting_errors("faceedit", lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

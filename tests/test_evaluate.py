@@ -47,8 +47,7 @@ from trainer.evaluate import (
 from trainer.judge import JUDGE_NAME, Judge, JudgeConfig, JudgeTraining, judge_inputs, train_judge
 from trainer.manifest import LABELS, MANIFEST_NAME, FaceRecord, PreparedInfo, read_prepared, write_prepared
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared photo data not found at {DATA}")
+from conftest import SHARED_DATA as DATA, needs_shared_data as needs_data  # noqa: E402
 
 SIZE = 64
 # A judge that trains in a second or two: enough to exercise the code, not to be accurate.

@@ -41,8 +41,7 @@ from faceedit.core.alignment import align_face, similarity_transform
 from faceedit.core.identity.dat_reader import AffineLayer
 from faceedit.core.identity.network import add_padded
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared photo data not found at {DATA}")
+from conftest import SHARED_DATA as DATA, needs_shared_data as needs_data  # noqa: E402
 
 DLIB_PARAMETER_COUNT = 5_614_592  # DESIGN.md §6
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from faceedit import __version__
-from faceedit.core.errors import FaceeditError
+from faceedit.core.errors import run_reporting_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,14 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export}
-    try:
-        return commands[args.command](args)
-    except FaceeditError as error:
-        print(f"faceedit-train: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("faceedit-train: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ in a message. Anything that is not a :class:`FaceeditError` is a bug and keeps i
 traceback.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 
 class FaceeditError(Exception):
     """Base class: the message says what went wrong and, where possible, what to do."""
@@ -24,3 +28,18 @@ class ModelFileError(FaceeditError):
 
 class OutputError(FaceeditError):
     """An output could not be written (exists, unwritable folder, unknown format)."""
+
+
+def run_reporting_errors(program: str, command: Callable[[], int]) -> int:
+    """Run a command-line command: a FaceeditError becomes one ``PROGRAM: error: …`` line and
+    exit status 1, Ctrl-C exit status 130; anything else is a bug and keeps its traceback."""
+    import sys
+
+    try:
+        return command()
+    except FaceeditError as error:
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return 130
