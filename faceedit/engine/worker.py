@@ -49,17 +49,37 @@ class RenderResult:
     milliseconds: float
 
 
+@dataclass(frozen=True)
+class FrameRequest:
+    """One video frame to edit live: its pixels, the tracked landmarks of each face, the sliders."""
+
+    stamp: int
+    pixels: np.ndarray  # H×W×3 uint8 RGB
+    landmarks: tuple[np.ndarray, ...]  # 68×2 per face, in frame pixels
+    targets: ExpressionTargets
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    stamp: int
+    pixels: np.ndarray
+    recognised: tuple[tuple[float, ...], ...]
+    milliseconds: float
+
+
 class EditWorker(QObject):
     """Owns the model, the face detector and the current photo's encoded faces."""
 
     model_ready = Signal(object)  # ModelReady
     photo_ready = Signal(object)  # PhotoReady
     rendered = Signal(object)  # RenderResult
+    frame_rendered = Signal(object)  # FrameResult
     failed = Signal(str)
 
     _load_model_requested = Signal(str, str)
     _open_photo_requested = Signal(str)
     _render_requested = Signal()
+    _frame_requested = Signal()
 
     def __init__(self, synchronous: bool = False) -> None:
         super().__init__()
@@ -73,8 +93,10 @@ class EditWorker(QObject):
         self._load_model_requested.connect(self._load_model)
         self._open_photo_requested.connect(self._open_photo)
         self._render_requested.connect(self._render_pending)
+        self._frame_requested.connect(self._render_pending_frame)
         self._lock = threading.Lock()
         self._pending: tuple[int, ExpressionTargets] | None = None
+        self._pending_frame: FrameRequest | None = None
         self._editor = None
         self._detector = None
         self._photo: PhotoReady | None = None
@@ -93,6 +115,16 @@ class EditWorker(QObject):
         with self._lock:
             self._pending = (stamp, targets)
         self._render_requested.emit()
+
+    def request_frame(self, request: FrameRequest) -> None:
+        """Edit one live video frame; replaces any frame still waiting (newest only)."""
+        with self._lock:
+            self._pending_frame = request
+        self._frame_requested.emit()
+
+    @property
+    def has_model(self) -> bool:
+        return self._editor is not None
 
     def stop(self) -> None:
         """End the worker thread (GUI thread, at exit)."""
@@ -168,3 +200,27 @@ class EditWorker(QObject):
             self.rendered.emit(RenderResult(stamp, pixels, (time.perf_counter() - start) * 1000.0))
         except Exception as error:
             self.failed.emit(f"render failed: {type(error).__name__}: {error}")
+
+    @Slot()
+    def _render_pending_frame(self) -> None:
+        with self._lock:
+            request, self._pending_frame = self._pending_frame, None
+        if request is None:
+            return
+        try:
+            from faceedit.core.faces import DetectedFace
+
+            start = time.perf_counter()
+            pixels, recognised = request.pixels, ()
+            if self._editor is not None and request.landmarks:
+                faces = []
+                for points in request.landmarks:
+                    x0, y0 = points.min(axis=0)
+                    x1, y1 = points.max(axis=0)
+                    face = DetectedFace((int(x0), int(y0), int(x1) + 1, int(y1) + 1), points, 1.0)
+                    faces.append(self._editor.encode(request.pixels, face))
+                pixels = self._editor.render(request.pixels, faces, request.targets)
+                recognised = tuple(tuple(float(v) for v in f.recognised) for f in faces)
+            self.frame_rendered.emit(FrameResult(request.stamp, pixels, recognised, (time.perf_counter() - start) * 1000.0))
+        except Exception as error:
+            self.failed.emit(f"live edit failed: {type(error).__name__}: {error}")
