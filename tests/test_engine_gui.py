@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import shared_file
 from faceedit.core.expressions import ExpressionTargets
 from faceedit.core.imageio import load_photo
 
@@ -49,36 +50,132 @@ def test_worker_reports_bad_files_as_messages(qtbot, tmp_path: Path) -> None:  #
     assert "no such file" in failure.args[0]
 
 
-def test_window_slider_changes_the_face_and_reset_restores(qtbot, monkeypatch, tiny_model_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
+@pytest.fixture()
+def settings(tmp_path: Path):  # noqa: ANN201
+    """Settings in a temporary INI file: tests never read or write the user's own."""
+    from PySide6.QtCore import QSettings
+
+    from faceedit.gui.settings import AppSettings
+
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture()
+def no_dialogs(monkeypatch):  # noqa: ANN001, ANN201
+    """Message boxes record their text instead of blocking."""
     from PySide6.QtWidgets import QMessageBox
 
+    messages: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: messages.append(text))
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: messages.append(text))
+    return messages
+
+
+def _window(qtbot, settings, **kwargs):  # noqa: ANN001, ANN202
     from faceedit.gui.main_window import MainWindow
 
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: None)
-    window = MainWindow(model=str(tiny_model_path), device="cpu", photo=str(london_neutral), synchronous=True)
+    window = MainWindow(device="cpu", synchronous=True, settings=settings, **kwargs)
     qtbot.addWidget(window)
+    return window
+
+
+def test_window_slider_changes_the_face_and_reset_restores(qtbot, settings, no_dialogs, tiny_model_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(london_neutral))
     original = load_photo(london_neutral).pixels
-    assert window._current is not None and np.array_equal(window._current, original)
-    assert window.sliders["happiness"].isEnabled()
-    window.sliders["happiness"].setValue(100 if window.sliders["happiness"].value() < 50 else 0)
+    assert np.array_equal(window._current, original)
+    slider = window.panel.sliders["happiness"]
+    assert slider.isEnabled()
+    slider.setValue(100 if slider.value() < 50 else 0)
     assert not np.array_equal(window._current, original)
-    assert window.view.pixmap() is not None and not window.view.pixmap().isNull()
+    assert "render" in window.render_label.text()
     window.reset_all()
     assert np.array_equal(window._current, original)
+    # undo brings the edit back, redo the reset
+    window.state.undo_stack.undo()
+    assert not np.array_equal(window._current, original)
+    window.state.undo_stack.redo()
+    assert np.array_equal(window._current, original)
+    # per-slider reset returns that expression to the photo's own intensity
+    slider.setValue(100 if slider.value() < 50 else 0)
+    window.panel.reset.emit("happiness")
+    assert np.array_equal(window._current, original)
+    assert not no_dialogs
     window.close()
 
 
-def test_window_without_a_model_still_opens_photos(qtbot, monkeypatch, tmp_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
+def test_faces_are_selected_and_edited_one_at_a_time_or_all(qtbot, settings, no_dialogs, tiny_model_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    left, right = (load_photo(shared_file(f"london/neutral/{n}.jpg")).pixels for n in ("001", "002"))
+    group = tmp_path / "two.png"
+    from faceedit.core.imageio import save_photo
+
+    save_photo(group, np.hstack([left, right]))
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(group))
+    original = load_photo(group).pixels
+    assert len(window._photo.boxes) == 2
+    boxes = sorted(window._photo.boxes)  # left face first
+    right_index = window._photo.boxes.index(boxes[1])
+    window.view.select(right_index)
+    window.view.face_clicked.emit(right_index)
+    window.panel.sliders["surprise"].setValue(100)
+    changed = np.any(window._current != original, axis=2)
+    assert changed[:, 512:].any() and not changed[:, :512].any()  # only the right face
+    window.edit_all.setChecked(True)
+    window.panel.sliders["anger"].setValue(100)
+    changed = np.any(window._current != original, axis=2)
+    assert changed[:, :512].any() and changed[:, 512:].any()
+    window.close()
+
+
+def test_compare_save_and_transfer(qtbot, settings, no_dialogs, monkeypatch, tiny_model_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QMessageBox
 
-    from faceedit.gui.main_window import MainWindow
+    source = tmp_path / "face.jpg"
+    source.write_bytes(shared_file("london/neutral/001.jpg").read_bytes())
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(source))
+    original = load_photo(source).pixels
+    window.panel.sliders["happiness"].setValue(100 if window.panel.sliders["happiness"].value() < 50 else 0)
+    edited = window._current.copy()
+    # hold to see the original; split view: original on the left of the line
+    window.view.show_original(True)
+    assert np.array_equal(window.view.displayed(), original)
+    window.view.show_original(False)
+    window.view.set_split(0.5)
+    shown = window.view.displayed()
+    assert np.array_equal(shown[:, :256], original[:, :256]) and np.array_equal(shown[:, 256:], edited[:, 256:])
+    window.view.set_split(None)
+    # save at full resolution; the original is only replaced after a yes
+    out = tmp_path / "out.png"
+    assert window.save_to(str(out)) and np.array_equal(load_photo(out).pixels, edited)
+    before = source.read_bytes()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.save_to(str(source))
+    assert source.read_bytes() == before
+    # transfer: the face takes exactly the reference's recognised expression
+    window.worker.recognise_reference(str(shared_file("london/smiling/002.jpg")))
+    state = window.state.states[0]
+    assert all(v is not None for v in state.values)
+    window.close()
 
-    messages = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: messages.append(text))
+
+def test_window_without_a_model_still_opens_photos(qtbot, settings, no_dialogs, monkeypatch, tmp_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
     monkeypatch.setenv("FACEEDIT_MODEL", str(tmp_path / "missing.pt"))
-    window = MainWindow(device="cpu", photo=str(london_neutral), synchronous=True)
-    qtbot.addWidget(window)
-    assert any("does not exist" in m for m in messages)
+    window = _window(qtbot, settings, photo=str(london_neutral))
+    assert "does not exist" in window.statusBar().currentMessage() or any("does not exist" in m for m in no_dialogs)
     assert window._current is not None
-    assert not window.sliders["happiness"].isEnabled()
+    assert not window.panel.sliders["happiness"].isEnabled()
+    window.open_photo(str(tmp_path / "nope.jpg"))
+    assert any("no such file" in m for m in no_dialogs)
+    window.close()
+
+
+def test_paste_from_clipboard_and_recent_files(qtbot, settings, no_dialogs, tiny_model_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QGuiApplication
+
+    from faceedit.gui.photo_view import to_qimage
+
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(london_neutral))
+    assert settings.recent == [str(london_neutral)]
+    QGuiApplication.clipboard().setImage(to_qimage(load_photo(london_neutral).pixels))
+    window.paste_photo()
+    assert window._photo.name == "pasted image" and len(window._photo.recognised) == 1
     window.close()

@@ -23,22 +23,42 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import ExpressionTargets
+from faceedit.core.imageio import Photo
 
 
 @dataclass(frozen=True)
 class ModelReady:
+    path: str
     name: str
     device: str
-    description: str
+    description: str  # one line
+    details: str  # several lines: training data, steps, metrics
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoReady:
+    """A photo opened and its faces encoded (recognised intensities per face).
+
+    ``photo`` is the decoded photo (EXIF, ICC profile and alpha, for saving);
+    ``path`` is None for a photo pasted from the clipboard.
+    """
+
+    name: str
+    path: Path | None
+    photo: Photo
+    boxes: tuple[tuple[int, int, int, int], ...]
+    recognised: tuple[tuple[float, ...], ...]
+
+    @property
+    def pixels(self) -> np.ndarray:
+        return self.photo.pixels
 
 
 @dataclass(frozen=True)
-class PhotoReady:
-    """A photo opened and its faces encoded (recognised intensities per face)."""
+class ReferenceReady:
+    """The expression recognised in each face of a reference photo (for transfer)."""
 
-    path: Path
-    pixels: np.ndarray
-    boxes: tuple[tuple[int, int, int, int], ...]
+    name: str
     recognised: tuple[tuple[float, ...], ...]
 
 
@@ -72,12 +92,15 @@ class EditWorker(QObject):
 
     model_ready = Signal(object)  # ModelReady
     photo_ready = Signal(object)  # PhotoReady
+    reference_ready = Signal(object)  # ReferenceReady
     rendered = Signal(object)  # RenderResult
     frame_rendered = Signal(object)  # FrameResult
     failed = Signal(str)
 
     _load_model_requested = Signal(str, str)
     _open_photo_requested = Signal(str)
+    _open_pixels_requested = Signal(str, object)
+    _reference_requested = Signal(str)
     _render_requested = Signal()
     _frame_requested = Signal()
 
@@ -92,10 +115,12 @@ class EditWorker(QObject):
         # Queued when the worker has its own thread, direct when synchronous.
         self._load_model_requested.connect(self._load_model)
         self._open_photo_requested.connect(self._open_photo)
+        self._open_pixels_requested.connect(self._open_pixels)
+        self._reference_requested.connect(self._recognise_reference)
         self._render_requested.connect(self._render_pending)
         self._frame_requested.connect(self._render_pending_frame)
         self._lock = threading.Lock()
-        self._pending: tuple[int, ExpressionTargets] | None = None
+        self._pending: tuple[int, ExpressionTargets | tuple[ExpressionTargets, ...]] | None = None
         self._pending_frame: FrameRequest | None = None
         self._editor = None
         self._detector = None
@@ -110,8 +135,18 @@ class EditWorker(QObject):
     def open_photo(self, path: str) -> None:
         self._open_photo_requested.emit(path)
 
-    def request_render(self, stamp: int, targets: ExpressionTargets) -> None:
-        """Render ``targets`` for every face of the current photo; replaces any pending request."""
+    def open_pixels(self, name: str, pixels: np.ndarray) -> None:
+        """Open an image that is already decoded (pasted, dropped as data): H×W×3 uint8 RGB."""
+        self._open_pixels_requested.emit(name, pixels)
+
+    def recognise_reference(self, path: str) -> None:
+        """Recognise the expressions in another photo, for transfer; answers with ``reference_ready``."""
+        self._reference_requested.emit(path)
+
+    def request_render(self, stamp: int, targets: ExpressionTargets | tuple[ExpressionTargets, ...]) -> None:
+        """Render the current photo with one slider state for all faces, or one per face.
+
+        Replaces any request still waiting (only the newest is rendered)."""
         with self._lock:
             self._pending = (stamp, targets)
         self._render_requested.emit()
@@ -144,11 +179,17 @@ class EditWorker(QObject):
             model = load_model(path, resolve_device(device))
             self._editor = ExpressionEditor(model)
             self._encoded = []
-            c = model.info.config
-            description = f"ExprGAN {c.image_size} px ×{c.width:g}, {model.info.parameters / 1e6:.1f} M parameters"
-            self.model_ready.emit(ModelReady(model.info.name, describe_device(model.device), description))
+            info, c = model.info, model.info.config
+            description = f"ExprGAN {c.image_size} px ×{c.width:g}, {info.parameters / 1e6:.1f} M parameters"
+            p = info.provenance
+            details = "\n".join(
+                [f"File: {path}", f"Network: {description}", f"Trained on: {p.data}", f"Steps: {p.steps:,}",
+                 f"Commit: {p.commit}; date: {p.date}", *([f"Notes: {p.notes}"] if p.notes else []),
+                 *(f"{k}: {v:.4g}" for k, v in sorted(info.metrics.items()))]
+            )
+            self.model_ready.emit(ModelReady(path, info.name, describe_device(model.device), description, details))
             if self._photo is not None:
-                self._open_photo(str(self._photo.path))
+                self._open(self._photo.name, self._photo.path, self._photo.photo)
         except FaceeditError as error:
             self.failed.emit(str(error))
         except Exception as error:  # a bug, but the app must stay up and say so
@@ -157,32 +198,64 @@ class EditWorker(QObject):
     @Slot(str)
     def _open_photo(self, path: str) -> None:
         try:
-            from faceedit.core.faces import face_detector
             from faceedit.core.imageio import load_photo
-            from faceedit.core.pipeline import select_faces
 
             photo = load_photo(path)
-            if self._detector is None:
-                self._detector = face_detector()
-            faces = self._detector.detect(photo.pixels)
-            self._photo = PhotoReady(Path(path), photo.pixels, (), ())
+        except FaceeditError as error:
+            self.failed.emit(str(error))
+            return
+        self._open(Path(path).name, Path(path), photo)
+
+    @Slot(str, object)
+    def _open_pixels(self, name: str, pixels: np.ndarray) -> None:
+        image = np.ascontiguousarray(pixels, dtype=np.uint8)
+        image.flags.writeable = False
+        self._open(name, None, Photo(image, None, None, "PNG", 8, None, None))
+
+    def _open(self, name: str, path: Path | None, photo: Photo) -> None:
+        try:
+            from faceedit.core.pipeline import select_faces
+
+            self._photo = PhotoReady(name, path, photo, (), ())
             self._encoded = []
-            chosen = select_faces(faces, Path(path).name)
+            chosen = select_faces(self._detect(photo.pixels), name)
             if self._editor is not None:
                 self._encoded = [self._editor.encode(photo.pixels, face) for _, face in chosen]
             self._photo = PhotoReady(
-                Path(path),
-                photo.pixels,
+                name, path, photo,
                 tuple(face.box for _, face in chosen),
                 tuple(tuple(float(v) for v in e.recognised) for e in self._encoded),
             )
             self.photo_ready.emit(self._photo)
         except FaceeditError as error:
-            if self._photo is not None and self._photo.path == Path(path):
-                self.photo_ready.emit(self._photo)  # show the photo even without a usable face
+            self.photo_ready.emit(self._photo)  # show the photo even without a usable face
             self.failed.emit(str(error))
         except Exception as error:
-            self.failed.emit(f"could not open {path}: {type(error).__name__}: {error}")
+            self.failed.emit(f"could not open {name}: {type(error).__name__}: {error}")
+
+    def _detect(self, pixels: np.ndarray) -> list:
+        from faceedit.core.faces import face_detector
+
+        if self._detector is None:
+            self._detector = face_detector()
+        return self._detector.detect(pixels)
+
+    @Slot(str)
+    def _recognise_reference(self, path: str) -> None:
+        try:
+            from faceedit.core.imageio import load_photo
+            from faceedit.core.pipeline import select_faces
+
+            if self._editor is None:
+                raise FaceeditError("load a model first: expression transfer needs one")
+            pixels = load_photo(path).pixels
+            chosen = select_faces(self._detect(pixels), Path(path).name)
+            recognised = tuple(tuple(float(v) for v in self._editor.recognise(pixels, face)) for _, face in chosen)
+            self.reference_ready.emit(ReferenceReady(Path(path).name, recognised))
+        except FaceeditError as error:
+            self.failed.emit(str(error))
+        except Exception as error:
+            self.failed.emit(f"could not read the reference {path}: {type(error).__name__}: {error}")
 
     @Slot()
     def _render_pending(self) -> None:

@@ -1,7 +1,7 @@
-"""The main window: the photo, six expression sliders, open and save (GUI thread).
+"""The main window: the photo, the expression sliders, files, comparison, transfer (GUI thread).
 
-All model work happens in the engine's worker thread; this window sends it slider
-states and shows the newest result it gets back.
+All model work happens on the engine's worker thread. The window sends it immutable
+slider states (one per face) and shows the newest result it gets back.
 """
 
 from __future__ import annotations
@@ -9,237 +9,430 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QImage, QKeySequence, QPixmap
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
     QFileDialog,
-    QGridLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
-    QSlider,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from faceedit.core.errors import FaceeditError
-from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
-from faceedit.core.imageio import save_photo
+from faceedit.core.expressions import ExpressionTargets, dominant_expression
+from faceedit.core.imageio import SUPPORTED_SUFFIXES, save_photo
 from faceedit.core.resources import default_model_path, sample_photo_path
-from faceedit.engine.worker import EditWorker, ModelReady, PhotoReady, RenderResult
+from faceedit.engine.worker import EditWorker, ModelReady, PhotoReady, ReferenceReady, RenderResult
+from faceedit.gui.edit_state import EditState, States
+from faceedit.gui.expression_panel import ExpressionPanel
+from faceedit.gui.photo_view import PhotoView, from_qimage, to_qimage
+from faceedit.gui.settings import AppSettings
 
-SLIDER_STEPS = 100
-PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff)"
+PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES)) + ")"
+COMPARE_KEY = Qt.Key.Key_Backslash
 ATTRIBUTION = (
-    "Sample photo: Face Research Lab London Set, DeBruine, L. & Jones, B. (2017), "
-    "figshare, doi:10.6084/m9.figshare.5047666.v5, CC BY 4.0."
+    "Sample photo: Face Research Lab London Set — DeBruine, L. & Jones, B. (2017), figshare, "
+    "doi:10.6084/m9.figshare.5047666.v5, licensed CC BY 4.0."
 )
 
 
-def to_qimage(pixels: np.ndarray) -> QImage:
-    """An RGB uint8 array as a QImage (copied, so the array may change afterwards)."""
-    pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+def apply_theme(theme: str) -> None:
+    app = QApplication.instance()
+    if app is None:
+        return
+    if theme == "dark":
+        import qdarkstyle
 
-
-class PhotoView(QLabel):
-    """Shows a photo scaled to fit, keeping its aspect ratio."""
-
-    def __init__(self) -> None:
-        super().__init__("Open a photo with File → Open… (Ctrl+O)")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.setMinimumSize(320, 240)
-        self._pixmap: QPixmap | None = None
-
-    def show_pixels(self, pixels: np.ndarray) -> None:
-        self._pixmap = QPixmap.fromImage(to_qimage(pixels))
-        self._refit()
-
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt's name)
-        super().resizeEvent(event)
-        self._refit()
-
-    def _refit(self) -> None:
-        if self._pixmap is not None:
-            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        app.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
+    else:
+        app.setStyleSheet("")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, model: str | None = None, device: str | None = None, photo: str | None = None, synchronous: bool = False) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str | None = None,
+        photo: str | None = None,
+        synchronous: bool = False,
+        settings: AppSettings | None = None,
+    ) -> None:
         super().__init__()
+        self.settings = settings or AppSettings()
         self.setWindowTitle("faceedit")
-        self.resize(1100, 720)
+        self.setAcceptDrops(True)
         self.worker = EditWorker(synchronous=synchronous)
         self.worker.model_ready.connect(self._on_model_ready)
         self.worker.photo_ready.connect(self._on_photo_ready)
         self.worker.rendered.connect(self._on_rendered)
         self.worker.failed.connect(self._on_failed)
+        self.worker.reference_ready.connect(self._on_reference_ready)
+        self.state = EditState(self._on_states_changed)
         self._stamp = 0
         self._shown_stamp = -1
-        self._targets = ExpressionTargets()
         self._photo: PhotoReady | None = None
         self._current: np.ndarray | None = None
+        self._model: ModelReady | None = None
+        self._device = device or self.settings.device
         self._build_ui()
-        self._build_menu()
-        self._start(model, device, photo)
+        self._build_menus()
+        if self.settings.geometry is not None:
+            self.restoreGeometry(self.settings.geometry)
+        else:
+            self.resize(1200, 760)
+        self._start(model, photo)
 
     # --- layout ------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
         self.view = PhotoView()
+        self.view.face_clicked.connect(self._on_face_clicked)
+        self.panel = ExpressionPanel()
+        self.panel.value_changed.connect(self._on_slider)
+        self.panel.released.connect(self.state.close_merge)
+        self.panel.reset.connect(lambda name: self.state.set_value(self._target_faces(), name, None))
+        self.face_label = QLabel("No photo")
+        self.face_label.setWordWrap(True)
+        self.edit_all = QCheckBox("Edit all faces together")
+        self.edit_all.setToolTip("move every face in the photo with the sliders, not only the selected one")
+        reset_all = QPushButton("Reset all")
+        reset_all.clicked.connect(self.reset_all)
+        self.compare_button = QPushButton("Hold to see the original  ( \\ )")
+        self.compare_button.pressed.connect(lambda: self.view.show_original(True))
+        self.compare_button.released.connect(lambda: self.view.show_original(False))
         panel = QWidget()
-        grid = QGridLayout()
-        self.sliders: dict[str, QSlider] = {}
-        self.value_labels: dict[str, QLabel] = {}
-        for row, name in enumerate(EXPRESSIONS):
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(0, SLIDER_STEPS)
-            slider.setEnabled(False)
-            slider.valueChanged.connect(lambda value, name=name: self._on_slider(name, value))
-            value = QLabel("–")
-            value.setMinimumWidth(130)
-            grid.addWidget(QLabel(name.capitalize()), row, 0)
-            grid.addWidget(slider, row, 1)
-            grid.addWidget(value, row, 2)
-            self.sliders[name], self.value_labels[name] = slider, value
-        self.reset_button = QPushButton("Reset all")
-        self.reset_button.clicked.connect(self.reset_all)
         layout = QVBoxLayout(panel)
-        layout.addLayout(grid)
-        layout.addWidget(self.reset_button)
+        layout.addWidget(self.face_label)
+        layout.addWidget(self.panel)
+        layout.addWidget(self.edit_all)
+        layout.addWidget(reset_all)
+        layout.addWidget(self.compare_button)
         layout.addStretch(1)
+        panel.setMinimumWidth(360)
         splitter = QSplitter()
         splitter.addWidget(self.view)
         splitter.addWidget(panel)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        panel.setMinimumWidth(340)
-        splitter.setSizes([760, 340])
+        splitter.setSizes([800, 380])
         self.setCentralWidget(splitter)
         self.model_label, self.render_label = QLabel("no model"), QLabel("")
         self.statusBar().addPermanentWidget(self.render_label)
         self.statusBar().addPermanentWidget(self.model_label)
 
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        for text, shortcut, slot in (
-            ("&Open…", QKeySequence.StandardKey.Open, self.open_dialog),
-            ("&Save As…", QKeySequence.StandardKey.SaveAs, self.save_dialog),
-            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
-        ):
-            action = QAction(text, self)
+    def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:  # noqa: ANN001
+        action = QAction(text, self)
+        if shortcut is not None:
             action.setShortcut(shortcut)
-            action.triggered.connect(slot)
-            file_menu.addAction(action)
-        model_menu = self.menuBar().addMenu("&Model")
-        open_model = QAction("Open &model…", self)
-        open_model.triggered.connect(self.open_model_dialog)
-        model_menu.addAction(open_model)
-        about = QAction("&About faceedit", self)
-        about.triggered.connect(self.about)
-        self.menuBar().addMenu("&Help").addAction(about)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
 
-    def _start(self, model: str | None, device: str | None, photo: str | None) -> None:
-        self._device = device or "auto"
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._action(file_menu, "&Paste Photo", self.paste_photo, QKeySequence.StandardKey.Paste)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Save As…", self.save_dialog, QKeySequence.StandardKey.SaveAs)
+        self._action(file_menu, "&Copy Edited Photo", self.copy_photo, QKeySequence.StandardKey.Copy)
+        self._action(file_menu, "JPEG/WebP &Quality…", self.choose_quality)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._fill_recent()
+
+        edit_menu = bar.addMenu("&Edit")
+        undo = self.state.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.state.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        edit_menu.addActions([undo, redo])
+        self._action(edit_menu, "Reset &All", self.reset_all, "Ctrl+R")
+        self._action(edit_menu, "&Transfer Expression From…", self.transfer_dialog, "Ctrl+T")
+
+        view_menu = bar.addMenu("&View")
+        self._action(view_menu, "&Fit to Window", self.view.fit, "Ctrl+0")
+        self._action(view_menu, "&Actual Size", self.view.actual_size, "Ctrl+1")
+        self._action(view_menu, "Zoom &In", lambda: self.view.zoom(1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(view_menu, "Zoom &Out", lambda: self.view.zoom(0.8), QKeySequence.StandardKey.ZoomOut)
+        view_menu.addSeparator()
+        self.split_action = self._action(view_menu, "&Before/After Split", self.toggle_split, "Ctrl+B", checkable=True)
+        outlines = self._action(view_menu, "Face &Outlines", self.view.set_outlines_visible, checkable=True)
+        outlines.setChecked(True)
+        view_menu.addSeparator()
+        themes = QActionGroup(self)
+        for theme in ("dark", "light"):
+            action = self._action(view_menu, f"{theme.capitalize()} Theme", lambda _=False, t=theme: self.set_theme(t), checkable=True)
+            action.setChecked(self.settings.theme == theme)
+            themes.addAction(action)
+
+        self.model_menu = bar.addMenu("&Model")
+        self._action(self.model_menu, "Open &Model…", self.open_model_dialog)
+        self._action(self.model_menu, "Model &Info", self.model_info)
+        devices = QActionGroup(self)
+        device_menu = self.model_menu.addMenu("&Device")
+        for device in ("auto", "cpu", "cuda"):
+            action = self._action(device_menu, device, lambda _=False, d=device: self.set_device(d), checkable=True)
+            action.setChecked(self._device == device)
+            devices.addAction(action)
+        self.tools_menu = bar.addMenu("&Tools")
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About faceedit", self.about)
+
+    def _start(self, model: str | None, photo: str | None) -> None:
         try:
-            self.worker.load_model(str(default_model_path(model)), self._device)
+            chosen = model or (self.settings.model if self.settings.model and Path(self.settings.model).exists() else None)
+            self.worker.load_model(str(default_model_path(chosen)), self._device)
         except FaceeditError as error:
-            self.statusBar().showMessage(str(error))
-        start_photo = photo or (str(sample_photo_path()) if sample_photo_path().exists() else None)
-        if start_photo:
-            self.open_photo(start_photo)
+            self.statusBar().showMessage(f"{error} (Model → Open Model…)")
+        start = photo or (str(sample_photo_path()) if sample_photo_path().exists() else None)
+        if start:
+            self.open_photo(start)
 
-    # --- actions -----------------------------------------------------------------------
+    # --- files -------------------------------------------------------------------------
 
     def open_photo(self, path: str) -> None:
         self.statusBar().showMessage(f"Opening {path}…")
         self.worker.open_photo(path)
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open photo", "", PHOTO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.settings.folder("open"), PHOTO_FILTER)
         if path:
+            self.settings.set_folder("open", str(Path(path).parent))
             self.open_photo(path)
 
-    def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", "faceedit models (*.pt)")
-        if path:
-            self.worker.load_model(path, self._device)
+    def paste_photo(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.statusBar().showMessage("The clipboard holds no image")
+            return
+        self.worker.open_pixels("pasted image", from_qimage(image))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent:
+            self._action(self.recent_menu, path, lambda _=False, p=path: self.open_photo(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent))
 
     def save_dialog(self) -> None:
-        if self._current is None:
+        if self._current is None or self._photo is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save edited photo", "", PHOTO_FILTER)
-        if not path:
-            return
+        stem = Path(self._photo.name).stem
+        suggestion = str(Path(self.settings.folder("save") or Path.home()) / f"{stem}-edited.jpg")
+        path, _ = QFileDialog.getSaveFileName(self, "Save edited photo", suggestion, PHOTO_FILTER)
+        if path:
+            self.save_to(path)
+
+    def save_to(self, path: str, confirm_original: bool = True) -> bool:
+        """Save the edit at full resolution. The original is replaced only after a confirmation."""
+        if self._current is None or self._photo is None:
+            return False
+        if self._photo.path is not None and Path(path).resolve() == self._photo.path.resolve() and confirm_original:
+            answer = QMessageBox.question(
+                self, "Replace the original?", f"{Path(path).name} is the original photo. Replace it with the edit?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
         try:
-            save_photo(path, self._current, overwrite=True)  # the dialog already asked about replacing
-            self.statusBar().showMessage(f"Saved {path}")
+            photo = self._photo.photo
+            # The file dialog has already asked about replacing an existing file.
+            save_photo(path, self._current, alpha=photo.alpha, quality=self.settings.quality, overwrite=True,
+                       exif=photo.exif, icc_profile=photo.icc_profile)
         except FaceeditError as error:
             QMessageBox.warning(self, "faceedit", str(error))
+            return False
+        self.settings.set_folder("save", str(Path(path).parent))
+        self.statusBar().showMessage(f"Saved {path}")
+        return True
 
-    def reset_all(self) -> None:
-        self._targets = ExpressionTargets()
-        self._show_recognised()
-        self._request_render()
+    def copy_photo(self) -> None:
+        if self._current is not None:
+            QGuiApplication.clipboard().setImage(to_qimage(self._current))
+            self.statusBar().showMessage("Edited photo copied")
+
+    def choose_quality(self) -> None:
+        value, ok = QInputDialog.getInt(self, "Quality", "JPEG/WebP quality (1–100):", self.settings.quality, 1, 100)
+        if ok:
+            self.settings.quality = value
+
+    def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt's name)
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: ANN001, N802
+        data = event.mimeData()
+        files = [url.toLocalFile() for url in data.urls() if url.isLocalFile()]
+        if files:
+            self.open_photo(files[0])
+        elif data.hasImage():
+            self.worker.open_pixels("dropped image", from_qimage(data.imageData()))
+
+    # --- model -------------------------------------------------------------------------
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self.settings.folder("model"), "faceedit models (*.pt)")
+        if path:
+            self.settings.set_folder("model", str(Path(path).parent))
+            self.load_model(path)
+
+    def load_model(self, path: str) -> None:
+        self.statusBar().showMessage(f"Loading {path}…")
+        self.worker.load_model(path, self._device)
+
+    def set_device(self, device: str) -> None:
+        self._device = self.settings.device = device
+        if self._model is not None:
+            self.load_model(self._model.path)
+
+    def model_info(self) -> None:
+        text = self._model.details if self._model else "No model is loaded. Use Model → Open Model…"
+        QMessageBox.information(self, "Model", text)
+
+    def set_theme(self, theme: str) -> None:
+        self.settings.theme = theme
+        apply_theme(theme)
 
     def about(self) -> None:
-        QMessageBox.about(self, "About faceedit", f"faceedit — facial-expression editing with ExprGAN.\n\n{ATTRIBUTION}")
+        from faceedit import __version__
+
+        QMessageBox.about(
+            self, "About faceedit",
+            f"<b>faceedit {__version__}</b><p>Facial-expression editing with ExprGAN (Ding, Sricharan & Chellappa, "
+            f"AAAI 2018).</p><p>{ATTRIBUTION}</p><p>Face detection and landmarks: dlib and its model files.</p>",
+        )
+
+    # --- editing -----------------------------------------------------------------------
+
+    @property
+    def selected(self) -> int:
+        return self.view.selected
+
+    def _target_faces(self) -> list[int]:
+        count = len(self.state.states)
+        return list(range(count)) if self.edit_all.isChecked() else [self.selected] if count else []
+
+    def _on_slider(self, name: str, value: float, dragging: bool) -> None:
+        self.state.set_value(self._target_faces(), name, value, dragging=dragging)
+
+    def reset_all(self) -> None:
+        self.state.change((ExpressionTargets(),) * len(self.state.states), "reset all")
+
+    def toggle_split(self, on: bool) -> None:
+        self.view.set_split(0.5 if on else None)
+
+    def transfer_dialog(self) -> None:
+        if not self.state.states:
+            self.statusBar().showMessage("Open a photo with a face first")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Transfer the expression of…", self.settings.folder("open"), PHOTO_FILTER)
+        if path:
+            self.statusBar().showMessage(f"Reading the expression in {Path(path).name}…")
+            self.worker.recognise_reference(path)
+
+    def _on_reference_ready(self, reference: ReferenceReady) -> None:
+        index = 0
+        if len(reference.recognised) > 1:
+            labels = [f"face {i}: {dominant_expression(r)[0]}" for i, r in enumerate(reference.recognised)]
+            choice, ok = QInputDialog.getItem(self, "Reference face", "Which face's expression?", labels, 0, False)
+            if not ok:
+                return
+            index = labels.index(choice)
+        target = ExpressionTargets.exactly(reference.recognised[index])
+        faces = self._target_faces()
+        after = tuple(target if i in faces else s for i, s in enumerate(self.state.states))
+        name, strength = dominant_expression(reference.recognised[index])
+        self.state.change(after, f"transfer from {reference.name}")
+        self.statusBar().showMessage(f"Applied the expression of {reference.name} ({name} {strength:.2f})")
+
+    def _on_states_changed(self, states: States) -> None:
+        self._show_selected()
+        if states:
+            self._stamp += 1
+            self.worker.request_render(self._stamp, states)
+
+    def _show_selected(self) -> None:
+        photo, states = self._photo, self.state.states
+        if photo is None or not photo.recognised or self.selected >= len(states):
+            self.panel.show_state(None, ExpressionTargets())
+            return
+        recognised = photo.recognised[self.selected]
+        self.panel.show_state(recognised, states[self.selected])
+        name, strength = dominant_expression(recognised)
+        self.face_label.setText(
+            f"<b>{photo.name}</b><br>Face {self.selected + 1} of {len(photo.recognised)} — "
+            f"recognised {name} ({strength:.2f}). Click a face to select it."
+        )
+
+    def _on_face_clicked(self, index: int) -> None:
+        self._show_selected()
 
     # --- worker results ----------------------------------------------------------------
 
     def _on_model_ready(self, ready: ModelReady) -> None:
+        self._model = ready
+        self.settings.model = ready.path
         self.model_label.setText(f"{ready.name} · {ready.device}")
         self.model_label.setToolTip(ready.description)
+        self.statusBar().showMessage(f"Model {ready.name} loaded on {ready.device}")
 
     def _on_photo_ready(self, photo: PhotoReady) -> None:
         self._photo = photo
         self._current = photo.pixels
-        self._targets = ExpressionTargets()
-        self.view.show_pixels(photo.pixels)
-        self.setWindowTitle(f"faceedit — {photo.path.name}")
-        self._show_recognised()
+        self._shown_stamp = self._stamp
+        self.view.set_photo(photo.pixels, photo.boxes)
+        self.setWindowTitle(f"faceedit — {photo.name}")
+        if photo.path is not None:
+            self.settings.add_recent(str(photo.path))
+            self._fill_recent()
+        self.state.reset_photo(len(photo.recognised))
         faces = len(photo.recognised)
-        self.statusBar().showMessage(f"{photo.path.name}: {faces} face(s) ready to edit" if faces else f"{photo.path.name}: no face to edit")
+        if not faces:
+            self.face_label.setText(f"<b>{photo.name}</b><br>No face to edit.")
+        self.statusBar().showMessage(f"{photo.name}: {faces} face(s) ready to edit" if faces else f"{photo.name}: no face to edit")
 
     def _on_rendered(self, result: RenderResult) -> None:
         if result.stamp < self._shown_stamp:
             return  # an older request finished after a newer one: drop it
         self._shown_stamp = result.stamp
         self._current = result.pixels
-        self.view.show_pixels(result.pixels)
+        self.view.set_edited(result.pixels)
         self.render_label.setText(f"render {result.milliseconds:.0f} ms")
 
     def _on_failed(self, message: str) -> None:
         self.statusBar().showMessage(message)
         QMessageBox.warning(self, "faceedit", message)
 
-    # --- sliders -----------------------------------------------------------------------
+    # --- keys and closing -------------------------------------------------------------------
 
-    def _show_recognised(self) -> None:
-        recognised = self._photo.recognised[0] if self._photo and self._photo.recognised else None
-        for index, name in enumerate(EXPRESSIONS):
-            slider = self.sliders[name]
-            slider.blockSignals(True)
-            slider.setValue(round((recognised[index] if recognised else 0.0) * SLIDER_STEPS))
-            slider.blockSignals(False)
-            slider.setEnabled(recognised is not None)
-            self.value_labels[name].setText(f"{recognised[index]:.2f} (recognised)" if recognised else "–")
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+        if event.key() == COMPARE_KEY and not event.isAutoRepeat():
+            self.view.show_original(True)
+            return
+        super().keyPressEvent(event)
 
-    def _on_slider(self, name: str, value: int) -> None:
-        intensity = value / SLIDER_STEPS
-        self._targets = self._targets.with_value(name, intensity)
-        self.value_labels[name].setText(f"{intensity:.2f}")
-        self._request_render()
+    def keyReleaseEvent(self, event) -> None:  # noqa: ANN001, N802
+        if event.key() == COMPARE_KEY and not event.isAutoRepeat():
+            self.view.show_original(False)
+            return
+        super().keyReleaseEvent(event)
 
-    def _request_render(self) -> None:
-        self._stamp += 1
-        self.worker.request_render(self._stamp, self._targets)
+    def event(self, event: QEvent) -> bool:
+        # Losing focus while the compare key is held must not leave the original showing.
+        if event.type() == QEvent.Type.WindowDeactivate:
+            self.view.show_original(False)
+        return super().event(event)
 
-    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt's name)
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802
+        self.settings.geometry = self.saveGeometry()
         self.worker.stop()
         super().closeEvent(event)
+
