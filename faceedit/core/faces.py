@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -33,6 +32,13 @@ class DetectedFace:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
     landmarks: np.ndarray  # 68×2 float64, x y
     score: float
+
+    @classmethod
+    def from_landmarks(cls, landmarks: np.ndarray) -> DetectedFace:
+        """A face known only by its landmarks (tracked video frames): the box is their extent."""
+        x0, y0 = landmarks.min(axis=0)
+        x1, y1 = landmarks.max(axis=0)
+        return cls((int(x0), int(y0), int(x1) + 1, int(y1) + 1), np.asarray(landmarks, dtype=np.float64), 1.0)
 
     @property
     def width(self) -> int:

@@ -81,7 +81,9 @@ class MainWindow(QMainWindow):
         self._current: np.ndarray | None = None
         self._model: ModelReady | None = None
         self._device = device or self.settings.device
+        self._retrain = None
         self._build_ui()
+        self._build_webcam()
         self._build_menus()
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
@@ -126,6 +128,28 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.render_label)
         self.statusBar().addPermanentWidget(self.model_label)
 
+    def _build_webcam(self) -> None:
+        from faceedit.gui.webcam import WebcamPanel
+
+        # Live video uses the slider state of the selected face (or the live one when the
+        # open photo has no face), edited on the same worker thread as photos.
+        self._live_targets = ExpressionTargets()
+        self.webcam = WebcamPanel(self.worker, self.live_targets)
+        self.webcam.setWindowTitle("faceedit — webcam")
+        self.webcam.resize(900, 700)
+        self.webcam.message.connect(self.statusBar().showMessage)
+
+    def live_targets(self) -> ExpressionTargets:
+        """The slider state applied to webcam frames (any thread may call it: reads only)."""
+        states = self.state.states
+        return states[self.selected] if states and self.selected < len(states) else self._live_targets
+
+    def open_webcam(self) -> None:
+        self.webcam.show()
+        self.webcam.raise_()
+        if not self.state.states:  # no face in the photo: let the sliders drive the video
+            self.panel.show_state((0.0,) * 6, self._live_targets)
+
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:  # noqa: ANN001
         action = QAction(text, self)
         if shortcut is not None:
@@ -141,6 +165,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._action(file_menu, "&Paste Photo", self.paste_photo, QKeySequence.StandardKey.Paste)
+        self._action(file_menu, "&Webcam…", self.open_webcam, "Ctrl+W")
+        self._action(file_menu, "&Batch Export…", self.batch_export, "Ctrl+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Save As…", self.save_dialog, QKeySequence.StandardKey.SaveAs)
         self._action(file_menu, "&Copy Edited Photo", self.copy_photo, QKeySequence.StandardKey.Copy)
@@ -177,6 +203,7 @@ class MainWindow(QMainWindow):
         self.model_menu = bar.addMenu("&Model")
         self._action(self.model_menu, "Open &Model…", self.open_model_dialog)
         self._action(self.model_menu, "Model &Info", self.model_info)
+        self._action(self.model_menu, "&Retrain…", self.retrain)
         devices = QActionGroup(self)
         device_menu = self.model_menu.addMenu("&Device")
         for device in ("auto", "cpu", "cuda"):
@@ -288,6 +315,26 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Loading {path}…")
         self.worker.load_model(path, self._device)
 
+    def batch_export(self) -> None:
+        """A folder, edited off the GUI thread (the dialog's runner has its own model copy)."""
+        from faceedit.gui.batch_dialog import BatchDialog
+
+        if self._model is None:
+            QMessageBox.warning(self, "faceedit", "Load a model first (Model → Open Model…)")
+            return
+        state = self.live_targets()
+        BatchDialog(self, self._model.path, self._device, state).exec()
+
+    def retrain(self) -> None:
+        """The retrain dialog: modeless, so editing goes on while a model trains."""
+        from faceedit.gui.retrain_dialog import RetrainDialog
+
+        if self._retrain is None:
+            self._retrain = RetrainDialog(self)
+            self._retrain.model_ready.connect(self.load_model)
+        self._retrain.show()
+        self._retrain.raise_()
+
     def set_device(self, device: str) -> None:
         self._device = self.settings.device = device
         if self._model is not None:
@@ -321,6 +368,9 @@ class MainWindow(QMainWindow):
         return list(range(count)) if self.edit_all.isChecked() else [self.selected] if count else []
 
     def _on_slider(self, name: str, value: float, dragging: bool) -> None:
+        if not self.state.states:  # webcam only, no face in a photo
+            self._live_targets = self._live_targets.with_value(name, value)
+            return
         self.state.set_value(self._target_faces(), name, value, dragging=dragging)
 
     def reset_all(self) -> None:
@@ -409,6 +459,10 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self.statusBar().showMessage(message)
+        if message.startswith("live edit failed"):
+            if message == getattr(self, "_last_live_error", None):
+                return  # one message box, not one per video frame
+            self._last_live_error = message
         QMessageBox.warning(self, "faceedit", message)
 
     # --- keys and closing -------------------------------------------------------------------
@@ -433,6 +487,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self.settings.geometry = self.saveGeometry()
+        self.webcam.shutdown()
+        self.webcam.close()
+        if self._retrain is not None:
+            self._retrain.close()
         self.worker.stop()
         super().closeEvent(event)
 

@@ -1,0 +1,579 @@
+"""Retraining from the app: ``faceedit-train`` prepare → train → export in a child process.
+
+Training runs in a separate process (``sys.executable -m trainer.cli …``) so that it can use
+every core without stalling the GUI, can be stopped cleanly, and cannot take the app down
+with it. The engine never imports the trainer: it talks to it only through its command
+line and its files. Progress is followed by tailing the run's ``progress.jsonl`` (one
+JSON :class:`trainer.runs.Progress` per logged step); log lines are the child's output.
+
+:class:`RetrainProcess` lives on the thread that makes it (the GUI thread). ``QProcess``
+and the poll timer are event-driven, so nothing here blocks that thread, except
+:meth:`RetrainProcess.shutdown` at close, which waits for the child to save its state.
+
+The work folder holds everything::
+
+    WORK/prepared/              the aligned faces (reused while dataset, layout and size match)
+    WORK/runs/00000-desktop/    numbered run folders (config, progress.jsonl, samples, checkpoint)
+    WORK/model-00000-desktop.pt the exported model file
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
+
+from faceedit.core.imageio import is_photo_path
+
+PRESETS: tuple[str, ...] = ("smoke", "desktop", "paper")
+# The face size each preset's network takes, which ``prepare --size`` must match. It mirrors
+# trainer/config.py (the engine may not import the trainer; a test keeps the two equal,
+# and ``train`` itself refuses a mismatch with a one-line error).
+PRESET_IMAGE_SIZES: dict[str, int] = {"smoke": 64, "desktop": 128, "paper": 128}
+DATASET_KINDS: tuple[str, ...] = ("auto", "oulu", "folders", "pairs")
+
+PREPARED_DIR = "prepared"
+RUNS_DIR = "runs"
+PROGRESS_NAME = "progress.jsonl"  # trainer/runs.py
+CHECKPOINT_NAME = "checkpoint.pt"
+RUN_CONFIG_NAME = "config.json"
+PREPARED_INFO_NAME = "prepare.json"  # trainer/manifest.py
+_RUN_FOLDER = re.compile(r"^(\d{5})-")
+
+POLL_MS = 250
+SIGINT_GRACE_MS = 30_000  # time to finish the step and write the checkpoint after Ctrl-C
+TERMINATE_GRACE_MS = 5_000
+
+
+# ------------------------------------------------------------------------------ plain data
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """What to train on and how; the work folder holds the prepared faces, runs and models."""
+
+    dataset: Path
+    work: Path
+    preset: str = "desktop"
+    device: str = "auto"
+    max_steps: int | None = None  # None: the preset's own length
+    kind: str = "auto"  # dataset layout: auto, oulu, folders or pairs
+    size: int | None = None  # crop size; None: the preset's image size
+
+    @property
+    def image_size(self) -> int:
+        return self.size or PRESET_IMAGE_SIZES.get(self.preset, 128)
+
+    @property
+    def prepared(self) -> Path:
+        return self.work / PREPARED_DIR
+
+    @property
+    def runs(self) -> Path:
+        return self.work / RUNS_DIR
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """One logged training step, as the trainer wrote it to progress.jsonl."""
+
+    step: int
+    total_steps: int
+    stage: str
+    losses: dict[str, float] = field(default_factory=dict)
+    images_per_second: float = 0.0
+    eta_seconds: float = 0.0
+    sample: str | None = None  # the newest sample grid written so far (this step's or earlier)
+
+    @classmethod
+    def from_json(cls, line: str, latest_sample: str | None = None) -> TrainingProgress | None:
+        """A progress line, or None for a line that is not one (half-written, damaged)."""
+        try:
+            data = json.loads(line)
+            return cls(
+                step=int(data["step"]),
+                total_steps=int(data["total_steps"]),
+                stage=str(data.get("stage", "")),
+                losses={str(k): float(v) for k, v in (data.get("losses") or {}).items()},
+                images_per_second=float(data.get("images_per_second") or 0.0),
+                eta_seconds=float(data.get("eta_seconds") or 0.0),
+                sample=data.get("sample") or latest_sample,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """What a dataset folder looks like, from a cheap look at its folders (no pixels read).
+
+    Only a hint for the dialog: ``prepare`` decides, and its one-line error is what the
+    user sees when the two disagree.
+    """
+
+    kind: str | None  # "oulu", "folders", "pairs", or None when not recognised
+    description: str  # what was found, or why nothing was
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is not None
+
+
+# ------------------------------------------------------------------------------ folders (any thread)
+
+# Folder names (lower case) → label; a copy of trainer.datasets.LABEL_ALIASES's keys.
+_LABEL_ALIASES: dict[str, str] = {
+    "anger": "anger", "angry": "anger", "disgust": "disgust", "disgusted": "disgust",
+    "fear": "fear", "fearful": "fear", "afraid": "fear",
+    "happiness": "happiness", "happy": "happiness", "smiling": "happiness", "smile": "happiness",
+    "sadness": "sadness", "sad": "sadness", "surprise": "surprise", "surprised": "surprise",
+    "neutral": "neutral",
+}  # fmt: skip
+_OULU_TREES = ("originalimg", "preprocess_img", "preprocessimg")
+_SEARCH_DEPTH = 4  # unpacking levels searched, as the trainer does
+_MAX_FOLDERS = 3000  # a look, not a crawl: someone may pick their home folder
+
+EXPECTED_LAYOUTS = (
+    "an Oulu-CASIA tree (…/OriginalImg/VL/Strong/P001/Anger/000.jpeg), "
+    "a folder of expression folders (anger/, happiness/, neutral/ …) "
+    "or paired neutral/ and smiling/ folders of the same people"
+)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def _photo_count(folder: Path) -> int:
+    try:
+        return sum(1 for p in folder.iterdir() if p.is_file() and is_photo_path(p))
+    except OSError:
+        return 0
+
+
+def _descend(root: Path) -> Iterator[Path]:
+    """``root`` and the folders below it through single-folder unpacking levels."""
+    folder = root
+    for _ in range(_SEARCH_DEPTH + 1):
+        yield folder
+        children = _subdirs(folder)
+        if len(children) != 1 or _photo_count(folder):
+            return
+        folder = children[0]
+
+
+def _find_oulu_tree(root: Path) -> Path | None:
+    level, seen = [root], 0
+    for _ in range(_SEARCH_DEPTH + 1):
+        for folder in level:
+            if folder.name.lower() in _OULU_TREES:
+                return folder
+        seen += len(level)
+        if seen > _MAX_FOLDERS:
+            return None
+        level = [child for folder in level for child in _subdirs(folder)]
+    return None
+
+
+def check_dataset(folder: Path | str) -> DatasetCheck:
+    """Which layout ``folder`` has, and a line describing it (cheap; any thread)."""
+    root = Path(folder)
+    if not root.exists():
+        return DatasetCheck(None, f"{root} does not exist")
+    if not root.is_dir():
+        return DatasetCheck(None, f"{root} is a file, not a folder")
+    tree = _find_oulu_tree(root)
+    if tree is not None:
+        subjects = 0
+        for spectrum in _subdirs(tree):
+            if spectrum.name.lower().startswith("vl"):
+                strong = next((p for p in _subdirs(spectrum) if p.name.lower() == "strong"), None)
+                subjects = len([p for p in _subdirs(strong) if re.match(r"^p\d{3}$", p.name, re.I)]) if strong else 0
+        which = "pre-cropped faces" if tree.name.lower() != "originalimg" else "original frames"
+        return DatasetCheck("oulu", f"Oulu-CASIA ({which} in {tree.name}; {subjects} subjects in VL/Strong)")
+    for base in _descend(root):
+        children = {p.name.lower(): p for p in _subdirs(base)}
+        neutral = children.get("neutral")
+        smiling = children.get("smiling") or children.get("smile")
+        if neutral is not None and smiling is not None:
+            try:
+                stems = [{p.stem.lower() for p in d.iterdir() if p.is_file() and is_photo_path(p)} for d in (neutral, smiling)]
+            except OSError:
+                stems = [set(), set()]
+            if stems[0] & stems[1]:
+                return DatasetCheck("pairs", f"paired neutral/smiling folders: {len(stems[0] & stems[1])} people")
+        labels: dict[str, int] = {}
+        for name, child in children.items():
+            label = _LABEL_ALIASES.get(name)
+            if label is not None and label not in labels:
+                labels[label] = _photo_count(child) + sum(_photo_count(sub) for sub in _subdirs(child))
+        if len(labels) >= 2:
+            counts = ", ".join(f"{label} {count}" for label, count in labels.items())
+            return DatasetCheck("folders", f"expression folders: {counts}")
+    return DatasetCheck(None, f"not a dataset faceedit can read; expected {EXPECTED_LAYOUTS}")
+
+
+def default_work_dir() -> Path:
+    """The per-user training folder: platformdirs' user data dir + faceedit/training."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("faceedit", appauthor=False)) / "training"
+
+
+def numbered_runs(runs: Path) -> list[Path]:
+    """Run folders (``00003-desktop``) under ``runs``, oldest first."""
+    found = [(int(m.group(1)), p) for p in _subdirs(runs) if (m := _RUN_FOLDER.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resumable_run(work: Path) -> Path | None:
+    """The newest run under WORK/runs that has a checkpoint to continue from."""
+    runs = [run for run in numbered_runs(work / RUNS_DIR) if (run / CHECKPOINT_NAME).exists()]
+    return runs[-1] if runs else None
+
+
+def run_progress(run: Path) -> TrainingProgress | None:
+    """The last progress line of ``run`` (None when it has none yet)."""
+    try:
+        lines = (run / PROGRESS_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        progress = TrainingProgress.from_json(line)
+        if progress is not None:
+            return progress
+    return None
+
+
+def model_path_for(work: Path, run: Path) -> Path:
+    return work / f"model-{run.name}.pt"
+
+
+def _prepared_matches(settings: RetrainSettings) -> bool:
+    """WORK/prepared holds a finished prepare of this dataset at this size (and layout)."""
+    try:
+        info = json.loads((settings.prepared / PREPARED_INFO_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        Path(str(info.get("root", ""))) == settings.dataset.resolve()
+        and info.get("size") == settings.image_size
+        and settings.kind in ("auto", info.get("kind"))
+    )
+
+
+def _error_line(lines: deque[str], exit_code: int) -> str:
+    """The child's own one-line error, else its last line (a traceback's last line says most)."""
+    for line in reversed(lines):
+        for prefix in ("faceedit-train: error: ", "faceedit: error: "):
+            if line.startswith(prefix):
+                return line[len(prefix):]
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    return last or f"exit status {exit_code}"
+
+
+# ------------------------------------------------------------------------------ the process
+
+
+class RetrainProcess(QObject):
+    """prepare → train → export as child processes, followed through signals (GUI thread)."""
+
+    phase_changed = Signal(str)  # "prepare", "train", "export"
+    stage_changed = Signal(str)  # the curriculum stage: "controller", "reconstruction", "refining"
+    run_found = Signal(str)  # the run folder being trained
+    progress = Signal(object)  # TrainingProgress
+    log = Signal(str)  # one line of the child's output
+    finished = Signal(str)  # the exported model file
+    failed = Signal(str)  # one line for the user
+    cancelled = Signal(str)  # stopped on request; the run folder ("" before one exists)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._process: QProcess | None = None
+        self._phase: str | None = None
+        self._settings: RetrainSettings | None = None
+        self._run: Path | None = None
+        self._known_runs: set[Path] = set()
+        self._offset = 0
+        self._partial = b""
+        self._stage = ""
+        self._latest_sample: str | None = None
+        self._cancel_requested = False
+        self._terminated = False
+        self._stderr_tail: deque[str] = deque(maxlen=40)
+        self._buffers = {"out": b"", "err": b""}
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._read_progress)
+        # A child of self, not QTimer.singleShot: it must die with this object, never call
+        # into it afterwards.
+        self._stop_timer = QTimer(self)
+        self._stop_timer.setSingleShot(True)
+        self._stop_timer.timeout.connect(self._escalate_stop)
+
+    # --- requests -----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._phase is not None
+
+    @property
+    def phase(self) -> str | None:
+        return self._phase
+
+    @property
+    def run(self) -> Path | None:
+        """The run folder being (or last) trained."""
+        return self._run
+
+    def start(self, settings: RetrainSettings) -> None:
+        """Prepare (unless WORK/prepared already matches), train a new run, export it."""
+        if self.running:
+            return
+        self._reset(settings)
+        if not settings.dataset.is_dir():
+            self._fail(f"dataset folder {settings.dataset} does not exist")
+            return
+        if not self._make_work_dir():
+            return
+        if _prepared_matches(settings):
+            self.log.emit(f"Using the faces prepared earlier in {settings.prepared}")
+            self._start_train()
+            return
+        args = ["prepare", str(settings.dataset), "--out", str(settings.prepared), "--size", str(settings.image_size),
+                "--kind", settings.kind]  # fmt: skip
+        if settings.prepared.exists():
+            args.append("--overwrite")  # another dataset or size was prepared there before
+        self._launch("prepare", args)
+
+    def resume(self, settings: RetrainSettings) -> None:
+        """Continue the newest stopped run under WORK/runs, then export it."""
+        if self.running:
+            return
+        self._reset(settings)
+        run = resumable_run(settings.work)
+        if run is None:
+            self._fail(f"there is no stopped run to resume in {settings.runs}")
+            return
+        try:
+            prepared = str(json.loads((run / RUN_CONFIG_NAME).read_text(encoding="utf-8"))["prepared"])
+        except (OSError, ValueError, KeyError) as error:
+            self._fail(f"{run} cannot be resumed: its {RUN_CONFIG_NAME} is unreadable ({error})")
+            return
+        self._set_run(run)
+        self._launch("train", ["train", "--resume", str(run), prepared, *self._device_args()])
+
+    def cancel(self) -> None:
+        """Stop the child. Training catches Ctrl-C, saves its state and exits; Resume continues."""
+        process = self._process
+        if process is None or process.state() == QProcess.ProcessState.NotRunning:
+            return
+        self._cancel_requested = True
+        pid = process.processId()
+        if os.name == "posix" and pid > 0:
+            # SIGINT is Ctrl-C: the trainer finishes its step, writes checkpoint.pt and exits 130.
+            os.kill(pid, signal.SIGINT)
+            self._stop_timer.start(SIGINT_GRACE_MS)
+        else:
+            # No Ctrl-C to send to a windowless child on Windows: the last periodic checkpoint stays.
+            process.kill()
+
+    def shutdown(self, wait_ms: int = SIGINT_GRACE_MS) -> None:
+        """Cancel and wait for the child to save and exit (blocks; for closing the app)."""
+        process = self._process
+        if process is None:
+            return
+        self.cancel()
+        if not process.waitForFinished(wait_ms):
+            process.kill()
+            process.waitForFinished(TERMINATE_GRACE_MS)
+
+    # --- phases -------------------------------------------------------------------------
+
+    def _reset(self, settings: RetrainSettings) -> None:
+        self._settings = settings
+        self._run = None
+        self._offset, self._partial = 0, b""
+        self._stage, self._latest_sample = "", None
+        self._cancel_requested = False
+        self._terminated = False
+        self._stderr_tail.clear()
+        self._buffers = {"out": b"", "err": b""}
+
+    def _make_work_dir(self) -> bool:
+        assert self._settings is not None
+        try:
+            self._settings.work.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            self._fail(f"cannot create the work folder {self._settings.work}: {error.strerror}")
+            return False
+        return True
+
+    def _device_args(self) -> list[str]:
+        assert self._settings is not None
+        return ["--device", self._settings.device] if self._settings.device else []
+
+    def _start_train(self) -> None:
+        settings = self._settings
+        assert settings is not None
+        self._known_runs = set(numbered_runs(settings.runs))  # the new run is the one not here yet
+        args = ["train", str(settings.prepared), "--preset", settings.preset, "--out", str(settings.runs), *self._device_args()]
+        if settings.max_steps:
+            args += ["--max-steps", str(settings.max_steps)]
+        self._launch("train", args)
+
+    def _start_export(self) -> None:
+        assert self._settings is not None and self._run is not None
+        model = model_path_for(self._settings.work, self._run)
+        self._launch("export", ["export", str(self._run), "-o", str(model), "--overwrite"])
+
+    def _launch(self, phase: str, args: list[str]) -> None:
+        assert self._settings is not None
+        self._phase = phase
+        self.phase_changed.emit(phase)
+        self.log.emit("$ faceedit-train " + " ".join(args))
+        process = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")  # lines as they happen, not when a buffer fills
+        env.insert("PYTHONIOENCODING", "utf-8")
+        # From a source checkout the trainer sits beside the faceedit package, not installed.
+        source_root = str(Path(__file__).resolve().parents[2])
+        env.insert("PYTHONPATH", os.pathsep.join(p for p in (source_root, env.value("PYTHONPATH", "")) if p))
+        process.setProcessEnvironment(env)
+        process.setWorkingDirectory(str(self._settings.work))
+        process.readyReadStandardOutput.connect(lambda: self._read_output(process, "out"))
+        process.readyReadStandardError.connect(lambda: self._read_output(process, "err"))
+        process.finished.connect(lambda code, status: self._on_finished(process, code, status))
+        process.errorOccurred.connect(lambda error: self._on_error(process, error))
+        self._process = process
+        if phase == "train":
+            self._poll.start()
+        process.start(sys.executable, ["-m", "trainer.cli", *args])
+
+    def _on_error(self, process: QProcess, error: QProcess.ProcessError) -> None:
+        if process is self._process and error == QProcess.ProcessError.FailedToStart:
+            self._process = None
+            self._fail(f"could not start {sys.executable}: {process.errorString()}")
+
+    def _on_finished(self, process: QProcess, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
+        if process is not self._process:
+            return
+        self._read_output(process, "out")
+        self._read_output(process, "err")
+        self._flush_output()
+        self._stop_timer.stop()
+        phase = self._phase
+        if phase == "train":
+            self._read_progress()
+            self._poll.stop()
+        # The finished QProcess stays a child of self until self goes (a few per run): a
+        # deleteLater() still pending when self is destroyed crashes PySide6.
+        self._process = None
+        if self._cancel_requested:
+            self._phase = None
+            self.cancelled.emit(str(self._run) if self._run else "")
+            return
+        if exit_status != QProcess.ExitStatus.NormalExit or exit_code != 0:
+            self._fail(f"{phase} failed: {_error_line(self._stderr_tail, exit_code)}")
+            return
+        if phase == "prepare":
+            self._start_train()
+        elif phase == "train":
+            if self._run is None:
+                self._fail("training ended but its run folder was not found")
+            else:
+                self._start_export()
+        else:
+            assert self._settings is not None and self._run is not None
+            self._phase = None
+            self.finished.emit(str(model_path_for(self._settings.work, self._run)))
+
+    def _fail(self, message: str) -> None:
+        self._phase = None
+        self._poll.stop()
+        self.failed.emit(message)
+
+    @Slot()
+    def _escalate_stop(self) -> None:
+        """The child ignored Ctrl-C for too long: terminate it, and later kill it."""
+        process = self._process
+        if process is None or process.state() == QProcess.ProcessState.NotRunning:
+            return
+        if self._terminated:
+            process.kill()
+        else:
+            self._terminated = True
+            process.terminate()
+            self._stop_timer.start(TERMINATE_GRACE_MS)
+
+    # --- output and progress ----------------------------------------------------------------
+
+    def _read_output(self, process: QProcess, channel: str) -> None:
+        data = bytes(process.readAllStandardOutput() if channel == "out" else process.readAllStandardError())
+        if not data:
+            return
+        # tqdm redraws with \r; a log wants each state as its own line.
+        lines = (self._buffers[channel] + data).replace(b"\r", b"\n").split(b"\n")
+        self._buffers[channel] = lines.pop()
+        for raw in lines:
+            self._emit_line(channel, raw)
+
+    def _flush_output(self) -> None:
+        for channel in ("out", "err"):
+            if self._buffers[channel]:
+                self._emit_line(channel, self._buffers[channel])
+                self._buffers[channel] = b""
+
+    def _emit_line(self, channel: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip()
+        if not line:
+            return
+        if channel == "err":
+            self._stderr_tail.append(line)
+        self.log.emit(line)
+
+    def _set_run(self, run: Path) -> None:
+        self._run = run
+        self.run_found.emit(str(run))
+
+    @Slot()
+    def _read_progress(self) -> None:
+        """Read the lines added to progress.jsonl since the last look (poll timer)."""
+        settings = self._settings
+        if settings is None:
+            return
+        if self._run is None:
+            new = [run for run in numbered_runs(settings.runs) if run not in self._known_runs]
+            if not new:
+                return
+            self._set_run(new[-1])
+        assert self._run is not None
+        try:
+            with (self._run / PROGRESS_NAME).open("rb") as file:
+                file.seek(self._offset)
+                data = file.read()
+        except OSError:
+            return  # not written yet
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # a line still being written
+        for raw in lines:
+            progress = TrainingProgress.from_json(raw.decode("utf-8", errors="replace"), self._latest_sample)
+            if progress is None:
+                continue
+            self._latest_sample = progress.sample
+            if progress.stage != self._stage:
+                self._stage = progress.stage
+                self.stage_changed.emit(progress.stage)
+            self.progress.emit(progress)
