@@ -113,6 +113,8 @@ class WebcamPanel(QWidget):
         self.camera.frame_ready.connect(self._on_frame)
         self.camera.failed.connect(self._on_camera_failed)
         self.camera.stopped.connect(self._on_stopped)
+        self._camera_info: CameraInfo | None = None
+        worker.model_ready.connect(self._on_model_ready)
         worker.frame_rendered.connect(self._on_rendered)
         self._stamp = 0
         self._shown_stamp = -1
@@ -241,7 +243,12 @@ class WebcamPanel(QWidget):
         self._stop_recording()
         self.camera.stop()
 
+    def _on_model_ready(self, _ready: object) -> None:
+        if self._camera_info is not None:  # the model came after the camera: drop the "no model" note
+            self._say(f"{self._camera_info.name}: {self._camera_info.width}×{self._camera_info.height}")
+
     def _on_opened(self, info: CameraInfo) -> None:
+        self._camera_info = info
         self.worker.set_live(True)
         note = "" if self.worker.has_model else " — no model loaded: showing it unedited"
         self._say(f"{info.name}: {info.width}×{info.height}{note}")
