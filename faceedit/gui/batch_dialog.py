@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
 from faceedit.engine.batch_runner import BatchRequest, BatchRunner, summary_text
+from faceedit.gui.widgets import folder_row
 
 if TYPE_CHECKING:
     from faceedit.core.batch import BatchSummary
@@ -176,21 +176,8 @@ class BatchDialog(QDialog):
         layout.addLayout(buttons)
 
     def _folder_row(self, caption: str) -> tuple[QLineEdit, QWidget]:
-        edit = QLineEdit()
-        browse = QPushButton("Browse…")
-
-        def pick() -> None:
-            folder = QFileDialog.getExistingDirectory(self, caption, edit.text())
-            if folder:
-                edit.setText(folder)
-
-        browse.clicked.connect(pick)
+        edit, browse, row = folder_row(self, caption)
         self._browse_buttons.append(browse)
-        row = QWidget()
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(edit, 1)
-        layout.addWidget(browse)
         return edit, row
 
     def _suggest_output(self, text: str) -> None:

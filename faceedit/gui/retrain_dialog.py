@@ -16,7 +16,6 @@ from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -44,6 +43,7 @@ from faceedit.engine.retrain import (
     resumable_run,
     run_progress,
 )
+from faceedit.gui.widgets import folder_row
 
 PRESET_CHOICES: tuple[tuple[str, str], ...] = (
     ("desktop", "desktop — 128 px, half width; trains on a good CPU or any GPU"),
@@ -300,20 +300,7 @@ class RetrainDialog(QDialog):
         layout.addLayout(buttons)
 
     def _folder_row(self, caption: str) -> tuple[QLineEdit, QWidget]:
-        edit = QLineEdit()
-        browse = QPushButton("Browse…")
-
-        def pick() -> None:
-            folder = QFileDialog.getExistingDirectory(self, caption, edit.text())
-            if folder:
-                edit.setText(folder)
-
-        browse.clicked.connect(pick)
-        row = QWidget()
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(edit, 1)
-        layout.addWidget(browse)
+        edit, _, row = folder_row(self, caption)
         return edit, row
 
     # --- settings ----------------------------------------------------------------------
