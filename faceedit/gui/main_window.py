@@ -445,7 +445,12 @@ class MainWindow(QMainWindow):
             self._fill_recent()
         self.state.reset_photo(len(photo.recognised))
         faces = len(photo.recognised)
-        if not faces:
+        if self._model is None:
+            self.face_label.setText(
+                f"<b>{photo.name}</b><br>No model is loaded, so the sliders are off. Open one with "
+                "Model → Open Model…, or train one with Model → Retrain…"
+            )
+        elif not faces:
             self.face_label.setText(f"<b>{photo.name}</b><br>No face to edit.")
         self.statusBar().showMessage(f"{photo.name}: {faces} face(s) ready to edit" if faces else f"{photo.name}: no face to edit")
 
