@@ -350,8 +350,9 @@ class MainWindow(QMainWindow):
 
     def about(self) -> None:
         from faceedit import __version__
+        from faceedit.gui.licences import show_about  # a "Licences…" button (issue 7)
 
-        QMessageBox.about(
+        show_about(
             self, "About faceedit",
             f"<b>faceedit {__version__}</b><p>Facial-expression editing with ExprGAN (Ding, Sricharan & Chellappa, "
             f"AAAI 2018).</p><p>{ATTRIBUTION}</p><p>Face detection and landmarks: dlib and its model files.</p>",
