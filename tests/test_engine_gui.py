@@ -164,6 +164,7 @@ def test_window_without_a_model_still_opens_photos(qtbot, settings, no_dialogs, 
     assert window._current is not None
     assert not window.panel.sliders["happiness"].isEnabled()
     assert "No model is loaded" in window.face_label.text()
+    assert "1 face(s) found; load a model" in window.statusBar().currentMessage()
     window.open_photo(str(tmp_path / "nope.jpg"))
     assert any("no such file" in m for m in no_dialogs)
     window.close()

@@ -453,7 +453,11 @@ class MainWindow(QMainWindow):
             )
         elif not faces:
             self.face_label.setText(f"<b>{photo.name}</b><br>No face to edit.")
-        self.statusBar().showMessage(f"{photo.name}: {faces} face(s) ready to edit" if faces else f"{photo.name}: no face to edit")
+        if self._model is None:
+            status = f"{photo.name}: {len(photo.boxes)} face(s) found; load a model to edit them"
+        else:
+            status = f"{photo.name}: {faces} face(s) ready to edit" if faces else f"{photo.name}: no face to edit"
+        self.statusBar().showMessage(status)
 
     def _on_rendered(self, result: RenderResult) -> None:
         if result.stamp < self._shown_stamp:
