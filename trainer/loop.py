@@ -29,7 +29,7 @@ from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator
 from trainer.config import TrainConfig
 from trainer.data import FaceSet, batch_at, load_split
-from trainer.objective import Networks, code_discriminator_loss, generator_pass, image_discriminator_loss
+from trainer.objective import IdentityFn, Networks, code_discriminator_loss, generator_pass, image_discriminator_loss
 from trainer.runs import CHECKPOINT_NAME, Progress, RunLog, save_sample_grid
 
 STATE_VERSION = 1
@@ -135,7 +135,7 @@ class Trainer:
     def modules(self) -> list[nn.Module]:
         return [self.nets.generator, self.nets.d_img, self.nets.d_z]
 
-    def identity_loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    def identity_loss(self) -> IdentityFn | None:
         uses = any(s.weights.identity > 0 or s.weights.identity_edit > 0 for s in self.config.stages)
         if uses and self._identity is None:
             from faceedit.core.identity import IdentityLoss

@@ -7,8 +7,9 @@ intensities asked for). Loss keys follow StarGAN's habit: ``G/pixel``, ``D/img``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch.nn import functional as F
@@ -17,7 +18,10 @@ from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscr
 from trainer.config import Stage
 from trainer.data import Batch
 
-IdentityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+class IdentityFn(Protocol):
+    """What the objective needs of :class:`faceedit.core.identity.IdentityLoss`."""
+
+    def losses(self, candidates: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,11 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
         both = g.decode(torch.cat([z, z]), torch.cat([batch.intensities, batch.targets]))
         recon, edits = both.chunk(2)
         losses["G/pixel"] = F.l1_loss(recon, batch.images)
-        if identity is not None and w.identity > 0:
-            losses["G/identity"] = identity(_rgb(recon), _rgb(batch.images))
-        if identity is not None and w.identity_edit > 0:
-            losses["G/identity_edit"] = identity(_rgb(edits), _rgb(batch.images))
+        compared = {k: v for k, v in (("G/identity", recon), ("G/identity_edit", edits))
+                    if identity is not None and getattr(w, k.removeprefix("G/")) > 0}
+        if compared:  # the input faces' features are computed once for both comparisons
+            values = identity.losses([_rgb(v) for v in compared.values()], _rgb(batch.images))
+            losses.update(zip(compared, values))
         if w.recognition > 0:
             losses["G/recognition"] = _bce(encoding.intensities, batch.intensities)
         if w.recognition_edit > 0:

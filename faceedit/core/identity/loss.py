@@ -76,10 +76,22 @@ class IdentityLoss(nn.Module):
         self.weights = weights
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if a.shape != b.shape:
-            raise ValueError(f"batches differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
-        # One pass over both batches: the same cost, half the kernel launches.
-        both = self.features(torch.cat([a, b]))
-        n = a.shape[0]
-        terms = [w * (f[:n] - f[n:]).abs().mean() for w, f in zip(self.weights, both)]
-        return torch.stack(terms).sum()
+        return self.losses([a], b)[0]
+
+    def losses(self, candidates: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
+        """One loss per candidate batch against the same ``target``, in one network pass.
+
+        The trainer compares both its reconstructions and its edits with the input faces:
+        computing the input's features once saves a quarter of the identity work per step.
+        """
+        for candidate in candidates:
+            if candidate.shape != target.shape:
+                raise ValueError(f"batches differ in shape: {tuple(candidate.shape)} vs {tuple(target.shape)}")
+        # One pass over every batch: the same arithmetic, fewer kernel launches.
+        features = self.features(torch.cat([*candidates, target]))
+        n = target.shape[0]
+        reference = [f[-n:] for f in features]
+        return [
+            torch.stack([w * (f[i * n : (i + 1) * n] - r).abs().mean() for w, f, r in zip(self.weights, features, reference)]).sum()
+            for i in range(len(candidates))
+        ]
