@@ -16,11 +16,16 @@ SELECTED = QColor(80, 200, 255)
 UNSELECTED = QColor(255, 255, 255, 150)
 
 
-def to_qimage(pixels: np.ndarray) -> QImage:
-    """An RGB uint8 array as a QImage (copied, so the array may change afterwards)."""
+def to_qimage(pixels: np.ndarray, copy: bool = True) -> QImage:
+    """An RGB uint8 array as a QImage.
+
+    With ``copy=False`` the image borrows the array's memory: only for immediate use while
+    the array lives (the view turns it straight into a pixmap, which copies anyway).
+    """
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
-    return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return image.copy() if copy else image
 
 
 def from_qimage(image: QImage) -> np.ndarray:
@@ -117,7 +122,7 @@ class PhotoView(QGraphicsView):
         shown = self._composite()
         if shown is None:
             return
-        self._item.setPixmap(QPixmap.fromImage(to_qimage(shown)))
+        self._item.setPixmap(QPixmap.fromImage(to_qimage(shown, copy=False)))  # the pixmap copies
         if self._split is not None and not self._holding_original:
             x = self._split * shown.shape[1]
             self._split_line.setLine(x, 0, x, shown.shape[0])
