@@ -1,4 +1,4 @@
-"""``faceedit-train``: prepare, train, evaluate, export.
+"""``faceedit-train``: prepare, merge, train, evaluate, export.
 
 Each failure the user can act on prints one ``faceedit-train: error: …`` line and exits 1.
 """
@@ -16,6 +16,7 @@ from faceedit.core.errors import run_reporting_errors
 def build_parser() -> argparse.ArgumentParser:
     from trainer.evaluate import add_evaluate_arguments
     from trainer.export import add_export_arguments
+    from trainer.merge import add_merge_arguments
     from trainer.prepare import add_prepare_arguments
     from trainer.train import add_train_arguments
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faceedit-train {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_prepare_arguments(commands.add_parser("prepare", help="align a dataset (Oulu-CASIA, expression folders, pairs)"))
+    add_merge_arguments(commands.add_parser("merge", help="combine prepared folders (same size) into one"))
     add_train_arguments(commands.add_parser("train", help="train a model with the paper's three-stage curriculum"))
     add_evaluate_arguments(commands.add_parser("evaluate", help="measure a model on a prepared test split"))
     add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from trainer.evaluate import run_evaluate
     from trainer.export import run_export
+    from trainer.merge import run_merge
     from trainer.prepare import run_prepare
     from trainer.train import run_train
 
@@ -40,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export}
+    commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export,
+                "merge": run_merge}
     return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 
 

@@ -3,6 +3,8 @@
 A PREPARED folder holds::
 
     prepare.json     PreparedInfo: format name/version, kind, root, size, template, counts
+                     (kind "merged": made by ``faceedit-train merge`` from other PREPARED folders,
+                     crops under faces/<set>/, options.sources naming them)
     manifest.jsonl   one FaceRecord per line (one aligned face)
     faces/*.png      aligned RGB crops at ``size`` pixels, made by the app's own pipeline
     skipped.csv      every file that was not used, and why
@@ -62,7 +64,7 @@ class FaceRecord:
 
 @dataclass(frozen=True)
 class PreparedInfo:
-    kind: str  # "oulu", "folders" or "pairs"
+    kind: str  # "oulu", "folders", "pairs", or "merged" (faceedit-train merge)
     root: str
     size: int
     template: list[list[float]]
