@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -31,6 +32,11 @@ class FaceSet:
     labels: torch.Tensor
     intensities: torch.Tensor  # the six-intensity vector each face shows (neutral: zeros)
     records: tuple[FaceRecord, ...]
+    partners: torch.Tensor | None = None  # N: a face of the same subject with another label, or −1
+
+    def __post_init__(self) -> None:
+        if self.partners is None:
+            object.__setattr__(self, "partners", partner_indices(self.records))
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -44,22 +50,52 @@ def intensity_vector(record: FaceRecord) -> np.ndarray:
     return vector
 
 
+def partner_indices(records: tuple[FaceRecord, ...]) -> torch.Tensor:
+    """For each face, another face of the same known subject with a different label (−1: none).
+
+    These are the identity-paired faces (London neutral ↔ smiling, an Oulu-CASIA subject's
+    neutral ↔ peak) that let the trainer supervise an edit pixel by pixel.
+    """
+    by_subject: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        if record.subject:
+            by_subject.setdefault(record.subject, []).append(index)
+    partners = torch.full((len(records),), -1, dtype=torch.long)
+    for indices in by_subject.values():
+        for i in indices:
+            other = next((j for j in indices if records[j].label != records[i].label), None)
+            if other is not None:
+                partners[i] = other
+    return partners
+
+
 def load_split(prepared: Path, split: str, channels: int = 3, size: int | None = None) -> FaceSet:
-    """Load every face of ``split`` ("train" or "test") of a prepared folder."""
+    """Load every face of ``split`` ("train" or "test") of a prepared folder.
+
+    ``size`` smaller than the prepared crops (by a whole factor) downscales them by area
+    averaging, which is what aligning at that size would give; larger is refused.
+    """
     info, records = read_prepared(prepared)
-    if size is not None and size != info.size:
+    size = info.size if size is None else size
+    if size > info.size or info.size % size:
         raise FaceeditError(f"{prepared} holds {info.size}-pixel faces but the model needs {size}; prepare with --size {size}")
     chosen = tuple(r for r in records if r.split == split)
     if not chosen:
-        return FaceSet(torch.zeros(0, channels, info.size, info.size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long),
+        return FaceSet(torch.zeros(0, channels, size, size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long),
                        torch.zeros(0, len(EXPRESSIONS)), ())
-    pixels = np.stack([load_photo(prepared / r.file).pixels for r in chosen])
+    pixels = np.stack([_at_size(load_photo(prepared / r.file).pixels, size) for r in chosen])
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
     if channels == 1:
         images = (images.float() * _LUMA).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
     labels = torch.tensor([LABELS.index(r.label) for r in chosen], dtype=torch.long)
     intensities = torch.from_numpy(np.stack([intensity_vector(r) for r in chosen]))
     return FaceSet(images, labels, intensities, chosen)
+
+
+def _at_size(pixels: np.ndarray, size: int) -> np.ndarray:
+    if pixels.shape[0] == size:
+        return pixels
+    return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)
@@ -70,6 +106,10 @@ class Batch:
     intensities: torch.Tensor  # B×6, what the real faces show
     targets: torch.Tensor  # B×6, the edit asked for (one expression, sometimes two mixed)
     noise_z: torch.Tensor  # B×z_dim ~ U(−1, 1): the prior for D_z and the controller stage
+    labels: torch.Tensor  # B, index into LABELS (neutral included)
+    paired: torch.Tensor  # B bool: the face has a partner (same subject, another label)
+    partner_images: torch.Tensor  # B×C×S×S, the partner (or the face itself where none), flipped alike
+    partner_intensities: torch.Tensor  # B×6
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -91,27 +131,68 @@ def edit_targets(count: int, mix_probability: float, generator: torch.Generator)
     return targets
 
 
+def sample_faces(
+    faces: FaceSet, count: int, generator: torch.Generator, *, balanced: bool = False, paired_fraction: float = 0.0
+) -> torch.Tensor:
+    """Indices of ``count`` faces: uniform over faces, or over labels first (``balanced``).
+
+    ``paired_fraction`` of them (rounded) are drawn from the faces that have a partner, so a
+    few hundred identity pairs among thousands of unpaired faces still teach every batch.
+    """
+    paired = torch.nonzero(faces.partners >= 0).flatten()
+    from_pairs = int(round(count * paired_fraction)) if len(paired) else 0
+    if balanced:
+        present = torch.unique(faces.labels)
+        labels = present[torch.randint(len(present), (count - from_pairs,), generator=generator)]
+        index = torch.empty(count - from_pairs, dtype=torch.long)
+        for label in present.tolist():
+            members = torch.nonzero(faces.labels == label).flatten()
+            where = labels == label
+            index[where] = members[torch.randint(len(members), (int(where.sum()),), generator=generator)]
+    else:
+        index = torch.randint(len(faces), (count - from_pairs,), generator=generator)
+    chosen_pairs = paired[torch.randint(max(len(paired), 1), (from_pairs,), generator=generator)] if from_pairs else index[:0]
+    return torch.cat([index, chosen_pairs])
+
+
 def batch_at(
     faces: FaceSet, step: int, *, batch_size: int, seed: int, z_dim: int, mix_probability: float,
     flips: bool, rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
+    balanced: bool = False, paired_fraction: float = 0.0,
 ) -> Batch:
     """The batch of process ``rank`` at ``step``: a pure function of its arguments."""
     if len(faces) == 0:
         raise FaceeditError("the training split is empty")
     generator = step_generator(seed, step)
     total = batch_size * world
-    index = torch.randint(len(faces), (total,), generator=generator)
+    index = sample_faces(faces, total, generator, balanced=balanced, paired_fraction=paired_fraction)
+    # Pair rows are drawn last; shuffle so every process's slice gets its share.
+    index = index[torch.randperm(total, generator=generator)]
     flip = torch.rand(total, generator=generator) < 0.5
     targets = edit_targets(total, mix_probability, generator)
     noise = torch.rand(total, z_dim, generator=generator) * 2 - 1
     mine = slice(rank * batch_size, (rank + 1) * batch_size)
-    images = faces.images[index[mine]].float() / 127.5 - 1.0
+    chosen = index[mine]
+    partner = faces.partners[chosen]
+    paired = partner >= 0
+    partner = torch.where(paired, partner, chosen)
+    images = faces.images[chosen].float() / 127.5 - 1.0
+    partner_images = faces.images[partner].float() / 127.5 - 1.0
     if flips:
         flipped = flip[mine]
         images[flipped] = images[flipped].flip(-1)
+        partner_images[flipped] = partner_images[flipped].flip(-1)
+
+    def on_device(t: torch.Tensor) -> torch.Tensor:
+        return t.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
     return Batch(
-        images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
-        faces.intensities[index[mine]].to(device),
+        on_device(images),
+        faces.intensities[chosen].to(device),
         targets[mine].to(device),
         noise[mine].to(device),
+        faces.labels[chosen].to(device),
+        paired.to(device),
+        on_device(partner_images),
+        faces.intensities[partner].to(device),
     )

@@ -29,7 +29,15 @@ from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator
 from trainer.config import TrainConfig
 from trainer.data import FaceSet, batch_at, load_split
-from trainer.objective import IdentityFn, Networks, code_discriminator_loss, generator_pass, image_discriminator_loss
+from trainer.objective import (
+    ExpressionFromIdentity,
+    IdentityFn,
+    Networks,
+    code_discriminator_loss,
+    expression_adversary_loss,
+    generator_pass,
+    image_discriminator_loss,
+)
 from trainer.runs import CHECKPOINT_NAME, Progress, RunLog, save_sample_grid
 
 STATE_VERSION = 1
@@ -116,13 +124,16 @@ class Trainer:
         self.config, self.prepared, self.run, self.device, self.world = config, prepared, run, device, world
         torch.manual_seed(config.seed)
         model = config.model
-        self.nets = Networks(Generator(model), ImageDiscriminator(model), IdentityCodeDiscriminator(model))
+        self.nets = Networks(
+            Generator(model), ImageDiscriminator(model), IdentityCodeDiscriminator(model), ExpressionFromIdentity(model)
+        )
         for module in self.modules:
             module.to(device, memory_format=torch.channels_last)
         _broadcast_parameters(self.modules, world)
         self.opt_g = torch.optim.Adam(self.nets.generator.parameters(), lr=config.lr, betas=config.betas)
         self.opt_d_img = torch.optim.Adam(self.nets.d_img.parameters(), lr=config.lr, betas=config.betas)
         self.opt_d_z = torch.optim.Adam(self.nets.d_z.parameters(), lr=config.lr, betas=config.betas)
+        self.opt_d_expr = torch.optim.Adam(self.nets.d_expr.parameters(), lr=config.lr, betas=config.betas)
         self.train_set = load_split(prepared, "train", model.image_channels, model.image_size)
         if len(self.train_set) == 0:
             raise FaceeditError(f"{prepared} has no training faces")
@@ -133,7 +144,7 @@ class Trainer:
 
     @property
     def modules(self) -> list[nn.Module]:
-        return [self.nets.generator, self.nets.d_img, self.nets.d_z]
+        return [self.nets.generator, self.nets.d_img, self.nets.d_z, self.nets.d_expr]
 
     def identity_loss(self) -> IdentityFn | None:
         uses = any(s.weights.identity > 0 or s.weights.identity_edit > 0 for s in self.config.stages)
@@ -155,9 +166,11 @@ class Trainer:
             "generator": self.nets.generator.state_dict(),
             "d_img": self.nets.d_img.state_dict(),
             "d_z": self.nets.d_z.state_dict(),
+            "d_expr": self.nets.d_expr.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d_img": self.opt_d_img.state_dict(),
             "opt_d_z": self.opt_d_z.state_dict(),
+            "opt_d_expr": self.opt_d_expr.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
         }
 
@@ -175,6 +188,9 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d_img.load_state_dict(state["opt_d_img"])
         self.opt_d_z.load_state_dict(state["opt_d_z"])
+        if "d_expr" in state:  # states written before D_expr existed lack it
+            self.nets.d_expr.load_state_dict(state["d_expr"])
+            self.opt_d_expr.load_state_dict(state["opt_d_expr"])
         torch.set_rng_state(state["rng"]["torch"])
         self.step = int(state["step"])
 
@@ -186,7 +202,7 @@ class Trainer:
         batch = batch_at(
             self.train_set, self.step, batch_size=config.batch_size, seed=config.seed, z_dim=config.model.z_dim,
             mix_probability=config.mix_probability, flips=config.flips, rank=self.world.rank,
-            world=self.world.size, device=self.device,
+            world=self.world.size, device=self.device, balanced=config.balanced, paired_fraction=config.paired_fraction,
         )
         trains = set(stage.trains)
         generator_parts = [getattr(nets.generator, p) for p in ("encoder", "decoder") if p in trains]
@@ -225,6 +241,15 @@ class Trainer:
             _average_gradients(list(nets.d_z.parameters()), self.world)
             self.opt_d_z.step()
             losses.update({k: v.detach() for k, v in z_losses.items()})
+        if "d_expr" in trains and g.z is not None and stage.weights.adv_expr > 0:
+            nets.d_expr.requires_grad_(True)
+            with autocast:
+                e_losses = expression_adversary_loss(nets, batch, g.z)
+            self.opt_d_expr.zero_grad(set_to_none=True)
+            e_losses["D/expr"].backward()
+            _average_gradients(list(nets.d_expr.parameters()), self.world)
+            self.opt_d_expr.step()
+            losses.update({k: v.detach() for k, v in e_losses.items()})
         self.step += 1
         values = {k: float(v) for k, v in losses.items()}
         values["G/total"] = float(g.total.detach())

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+from torch import nn
+from torch.func import functional_call
 from torch.nn import functional as F
 
-from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator
+from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator, ModelConfig
 from trainer.config import Stage
 from trainer.data import Batch
+from trainer.manifest import LABELS
 
 class IdentityFn(Protocol):
     """What the objective needs of :class:`faceedit.core.identity.IdentityLoss`."""
@@ -24,11 +27,32 @@ class IdentityFn(Protocol):
     def losses(self, candidates: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]: ...
 
 
+class ExpressionFromIdentity(nn.Module):
+    """D_expr (trainer only): guesses the face's label (six expressions or neutral) from z.
+
+    The encoder is trained to defeat it (CDAAE's idea), so the identity code carries no
+    expression and the decoder has to take the expression from the code it is given:
+    that is what makes a slider move change the face.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(config.z_dim, 128), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(128, 64), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(64, len(LABELS)),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
 @dataclass(frozen=True)
 class Networks:
     generator: Generator
     d_img: ImageDiscriminator
     d_z: IdentityCodeDiscriminator
+    d_expr: ExpressionFromIdentity
 
 
 @dataclass
@@ -61,6 +85,17 @@ def _rgb(images: torch.Tensor) -> torch.Tensor:
     return images if images.shape[1] == 3 else images.expand(-1, 3, -1, -1)
 
 
+def _recognise_frozen(g: Generator, images: torch.Tensor) -> torch.Tensor:
+    """The recognition head's reading of ``images`` with its weights held fixed.
+
+    Gradients reach the images (so the decoder learns to make what the head recognises)
+    but not the encoder's weights: the head learns from real, labelled faces only and
+    cannot drift to agree with whatever the decoder makes (StarGAN's classifier habit).
+    """
+    weights = {name: p.detach() for name, p in g.encoder.named_parameters()}
+    return functional_call(g.encoder, weights, (images,)).intensities
+
+
 def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: IdentityFn | None) -> GeneratorPass:
     """Losses of the generator side (encoder, decoder, recognition head; Q via D_img's head)."""
     w = stage.weights
@@ -70,10 +105,18 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     if stage.uses_encoder:
         encoding = g.encode(batch.images)
         z = encoding.z
-        # One decoder call for reconstruction and edits (cheaper, and one graph per step).
-        both = g.decode(torch.cat([z, z]), torch.cat([batch.intensities, batch.targets]))
-        recon, edits = both.chunk(2)
+        # One decoder call for reconstruction, edits and paired edits (one graph per step).
+        paired = batch.paired if w.paired > 0 else torch.zeros_like(batch.paired)
+        decoded = g.decode(
+            torch.cat([z, z, z[paired]]), torch.cat([batch.intensities, batch.targets, batch.partner_intensities[paired]])
+        )
+        n = z.shape[0]
+        recon, edits, paired_edits = decoded[:n], decoded[n : 2 * n], decoded[2 * n :]
+        both = decoded[: 2 * n]
         losses["G/pixel"] = F.l1_loss(recon, batch.images)
+        if w.paired > 0 and paired_edits.shape[0]:
+            # The same person photographed with the other expression: the edit, pixel by pixel.
+            losses["G/paired"] = F.l1_loss(paired_edits, batch.partner_images[paired])
         compared = {k: v for k, v in (("G/identity", recon), ("G/identity_edit", edits))
                     if identity is not None and getattr(w, k.removeprefix("G/")) > 0}
         if compared:  # the input faces' features are computed once for both comparisons
@@ -82,10 +125,13 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
         if w.recognition > 0:
             losses["G/recognition"] = _bce(encoding.intensities, batch.intensities)
         if w.recognition_edit > 0:
-            seen = g.encode(edits).intensities
-            losses["G/recognition_edit"] = _bce(seen, batch.targets)
+            losses["G/recognition_edit"] = _bce(_recognise_frozen(g, edits), batch.targets)
         if w.adv_z > 0:
             losses["G/adv_z"] = _adversarial(nets.d_z(z), real=True)
+        if w.adv_expr > 0:
+            # Defeat D_expr: its guess from z should be uniform over the labels.
+            guess = F.log_softmax(nets.d_expr(z).float(), dim=1)
+            losses["G/adv_expr"] = -guess.mean()
         if w.tv > 0:
             losses["G/tv"] = total_variation(both)
     else:
@@ -101,7 +147,7 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     weight_of = {
         "G/pixel": w.pixel, "G/identity": w.identity, "G/identity_edit": w.identity_edit, "G/q": w.q,
         "G/adv_img": w.adv_img, "G/adv_z": w.adv_z, "G/tv": w.tv, "G/recognition": w.recognition,
-        "G/recognition_edit": w.recognition_edit,
+        "G/recognition_edit": w.recognition_edit, "G/paired": w.paired, "G/adv_expr": w.adv_expr,
     }
     total = sum(weight_of[k] * v for k, v in losses.items())
     return GeneratorPass(losses, total, edits, z)
@@ -120,3 +166,8 @@ def image_discriminator_loss(nets: Networks, batch: Batch, edits: torch.Tensor, 
 def code_discriminator_loss(nets: Networks, batch: Batch, z: torch.Tensor) -> dict[str, torch.Tensor]:
     """D_z: the uniform prior vs the encoder's codes."""
     return {"D/z": _adversarial(nets.d_z(batch.noise_z), True) + _adversarial(nets.d_z(z.detach()), False)}
+
+
+def expression_adversary_loss(nets: Networks, batch: Batch, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """D_expr: the real label from the encoder's identity code."""
+    return {"D/expr": F.cross_entropy(nets.d_expr(z.detach()).float(), batch.labels)}
