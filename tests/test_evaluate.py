@@ -319,6 +319,59 @@ def test_run_evaluate_command(monkeypatch: pytest.MonkeyPatch, model_path: Path,
         parser.parse_args([str(model_path), str(prepared), "--levels", "0.5"])  # one level cannot rank
 
 
+@needs_data
+def test_edit_from_edits_only_faces_of_that_source(first_run: EvaluationResult, model_path: Path, prepared: Path) -> None:
+    smiling = _evaluate(model_path, prepared, edit_from=DATA / "london" / "smiling", max_faces=1)
+    counts = smiling.counts
+    assert counts.test_faces == 8 and counts.test_faces_under == 4 and counts.edited_faces == 1
+    assert counts.edited_from == "all"  # no neutral face among the smiling ones: all of them
+    assert counts.edited_under == str((DATA / "london" / "smiling").resolve())
+    # The judge is trained and scored exactly as without the filter.
+    assert smiling.judge.cached and smiling.judge.test_faces == first_run.judge.test_faces == 8
+    assert smiling.judge.test_accuracy == first_run.judge.test_accuracy
+    assert smiling.identity_space == "photo"
+    assert smiling.to_json()["counts"]["edited_under"] == counts.edited_under
+    assert first_run.to_json()["counts"]["edited_under"] is None
+
+    london = _evaluate(model_path, prepared, edit_from=DATA / "london", max_faces=1)
+    assert london.counts.test_faces_under == 8 and london.counts.edited_from == "neutral"
+    assert "edited only those from" in evaluate_module._sheet_footer("m", "/data", DATA / "london")
+
+    with pytest.raises(FaceeditError, match="no test face .* comes from .*lisa"):
+        _evaluate(model_path, prepared, edit_from=DATA / "lisa")  # Lisa's faces are all in the training split
+
+
+@needs_data
+def test_a_merged_folder_evaluates_in_photo_space(
+    monkeypatch: pytest.MonkeyPatch, model_path: Path, prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trainer.merge import merge_prepared
+
+    # The second set names its sources relative to its root, as a hand-made set may.
+    relative = tmp_path / "relative"
+    shutil.copytree(prepared, relative)
+    (relative / JUDGE_NAME).unlink(missing_ok=True)
+    info, records = read_prepared(relative)
+    write_prepared(relative, info, [dataclasses.replace(r, source=str(Path(r.source).relative_to(DATA))) for r in records])
+    merged = tmp_path / "merged"
+    merge_prepared([prepared, relative], merged)
+
+    fast = functools.partial(evaluate_module.evaluate_model, judge_config=FAST_JUDGE)
+    monkeypatch.setattr(evaluate_module, "evaluate_model", fast)
+    parser = argparse.ArgumentParser()
+    add_evaluate_arguments(parser)
+    out = tmp_path / "eval"
+    neutral = DATA / "london" / "neutral"
+    args = parser.parse_args([str(model_path), str(merged), "--out", str(out), "--device", "cpu", "--max-faces", "2", "--edit-from", str(neutral)])
+    assert run_evaluate(args) == 0
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["counts"]["test_faces"] == 16 and saved["counts"]["test_faces_under"] == 8
+    assert saved["counts"]["edited_faces"] == 2 and saved["counts"]["edited_under"] == str(neutral.resolve())
+    assert saved["identity_distance"]["space"] == "photo"  # every merged source still resolves
+    assert saved["judge"]["test_faces"] == 16
+    assert f"from {neutral.resolve()}" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------------------------
 # bad inputs
 

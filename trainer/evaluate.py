@@ -6,7 +6,9 @@ a prepared dataset. Numbers written to ``metrics.json``:
 
 - ``expression_accuracy``: the judge (:mod:`trainer.judge`, trained on the training split
   only) names the target expression of faces edited to that expression at 1.0 (others 0).
-  Edited faces are the test split's neutral ones where it has them, else all test faces.
+  Edited faces are the test split's neutral ones where it has them, else all test faces;
+  with ``edit_from`` (``--edit-from PATH``) only test faces whose source photo lies under
+  PATH are edited (the judge and its accuracy still use the whole splits).
 - ``identity_distance``: dlib descriptor distance (torch port) between a face and its
   edits at 1.0. Measured on the *source photo* (the app's real path: the face aligned from
   the photo with ``record.source_landmarks``, the change pasted back at full resolution,
@@ -237,6 +239,8 @@ class EvaluationCounts:
     edited_from: str  # "neutral": the test split's neutral faces; "all": every test face
     test_labels: dict[str, int]
     renders: int
+    edited_under: str | None = None  # --edit-from: only test faces whose source lies under this folder
+    test_faces_under: int | None = None  # how many test faces lie under it (edited ones are chosen from these)
 
 
 @dataclass(frozen=True)
@@ -366,6 +370,14 @@ def _source_path(info: PreparedInfo, record: FaceRecord) -> Path | None:
     source = Path(record.source)
     candidates = [source] if source.is_absolute() else [Path(info.root) / source, source]
     return next((p for p in candidates if p.is_file()), None)
+
+
+def _lies_under(info: PreparedInfo, record: FaceRecord, folder: Path) -> bool:
+    """Whether the record's source photo lies under ``folder`` (resolved); relative sources are read from the root."""
+    source = Path(record.source)
+    if not source.is_absolute():
+        source = _source_path(info, record) or Path(info.root) / source
+    return source.resolve().is_relative_to(folder)
 
 
 def _photo_usable(info: PreparedInfo, record: FaceRecord) -> bool:
@@ -597,13 +609,18 @@ def evaluate_model(
     identity_space: str = "auto",
     judge_config: JudgeConfig = JudgeConfig(),
     progress: Progress | None = None,
+    edit_from: Path | str | None = None,
 ) -> EvaluationResult:
     """Measure a model on the TEST split of a prepared dataset through the app's editor.
 
     ``max_faces`` bounds the faces that are edited (0 = all); ``identity_space`` is
     "auto" (the source photos where all are readable, else the crops), "photo" or "crop".
+    ``edit_from``: edit only test faces whose source photo lies under this folder (e.g.
+    one dataset of a merged PREPARED folder); the judge still trains on the whole
+    training split and is scored on the whole test split.
     Raises :class:`FaceeditError` for a bad model file, a model with NaN weights, an
-    empty test split or a prepared dataset that cannot train a judge.
+    empty test split, no test face under ``edit_from``, or a prepared dataset that
+    cannot train a judge.
     """
     from faceedit.core.device import describe_device, resolve_device
 
@@ -617,13 +634,22 @@ def evaluate_model(
     test = [r for r in records if r.split == "test"]
     if not test:
         raise FaceeditError(f"{folder} has no test faces: the evaluation needs a held-out test split")
+    candidates, under = test, None
+    if edit_from is not None:
+        under = Path(edit_from).resolve()
+        candidates = [r for r in test if _lies_under(info, r, under)]
+        if not candidates:
+            raise FaceeditError(
+                f"no test face of {folder} comes from {edit_from} (--edit-from); "
+                f"its {len(test)} test faces come from e.g. {Path(test[0].source).parent}"
+            )
     torch_device = resolve_device(str(device) if device is not None else None)
     model = _load_checked_model(Path(model_path), torch_device)
     judge = load_or_train_judge(folder, records, judge_config, torch_device, say)
     say(f"judge: {'loaded from cache' if judge.cached else f'trained in {judge.training.seconds:.1f} s'} ({', '.join(judge.training.classes)})")
 
-    neutral = [r for r in test if r.label == NEUTRAL]
-    edited = _spread(neutral or test, max_faces)
+    neutral = [r for r in candidates if r.label == NEUTRAL]
+    edited = _spread(neutral or candidates, max_faces)
     on_sheet = {id(r) for r in _spread(edited, SHEET_ROWS)}
     use_photo = identity_space == "photo" or (identity_space == "auto" and all(_photo_usable(info, r) for r in edited))
     ctx = _Context(ExpressionEditor(model), judge, info, folder, levels, use_photo)
@@ -650,6 +676,8 @@ def evaluate_model(
             edited_from="neutral" if neutral else "all",
             test_labels={label: n for label in LABELS if (n := sum(r.label == label for r in test))},
             renders=acc.renders,
+            edited_under=None if under is None else str(under),
+            test_faces_under=None if under is None else len(candidates),
         ),
         judge=_judge_summary(judge, acc),
         expression_accuracy=PerExpression.from_lists(acc.accuracy, known),
@@ -663,10 +691,16 @@ def evaluate_model(
         saturation=BeforeAfter(float(np.mean(acc.sat_before)), float(np.mean(acc.sat_after))),
         template_matches=bool(np.allclose(model.info.template, np.asarray(info.template, np.float64), atol=1e-6)),
         seconds=time.perf_counter() - start,
-        contact_sheet=contact_sheet(acc.sheet, sheet_levels, footer=f"{model.info.name}: held-out faces of {info.root}"),
+        contact_sheet=contact_sheet(acc.sheet, sheet_levels, footer=_sheet_footer(model.info.name, info.root, under)),
     )
     _check_finite(result)
     return result
+
+
+def _sheet_footer(model_name: str, root: str, under: Path | None) -> str:
+    if under is None:
+        return f"{model_name}: held-out faces of {root}"
+    return f"{model_name}: held-out faces of {root}, edited only those from {under}"
 
 
 # --------------------------------------------------------------------------- outputs
@@ -733,6 +767,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-faces", type=int, default=DEFAULT_MAX_FACES, metavar="N",
         help=f"edit at most N test faces, spread over the split (default {DEFAULT_MAX_FACES}; 0 = all)",
     )
+    parser.add_argument(
+        "--edit-from", type=Path, metavar="PATH",
+        help="edit only test faces whose source photo lies under PATH (e.g. one dataset of a merged PREPARED); "
+        "the judge still trains and is scored on the whole splits",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace metrics.json and the contact sheet if they exist")
 
 
@@ -751,7 +790,9 @@ def _report(result: EvaluationResult) -> str:
             f"same person {result.identity_same_person_rate:.0%})",
             f"reconstruction PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}",
             f"sharpness ×{result.sharpness.ratio:.2f}, saturation ×{result.saturation.ratio:.2f} after editing",
-            f"{result.counts.edited_faces} of {result.counts.test_faces} test faces edited, {result.seconds:.1f} s",
+            f"{result.counts.edited_faces} of {result.counts.test_faces} test faces edited"
+            + (f" (of the {result.counts.test_faces_under} from {result.counts.edited_under})" if result.counts.edited_under else "")
+            + f", {result.seconds:.1f} s",
         ]
     )
 
@@ -767,7 +808,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     result = evaluate_model(
-        args.model, args.prepared, device=args.device, levels=args.levels, max_faces=args.max_faces, progress=progress
+        args.model, args.prepared, device=args.device, levels=args.levels, max_faces=args.max_faces, progress=progress,
+        edit_from=getattr(args, "edit_from", None),
     )
     write_outputs(result, paths, overwrite=args.overwrite)
     print(_report(result))
