@@ -142,7 +142,7 @@ PRESETS: dict[str, TrainConfig] = {
     # The bundled model: luminance (colour photos keep their colour), sized for a 2-core CPU.
     "bundled": TrainConfig(
         preset="bundled", model=ModelConfig(image_size=64, width=0.5, image_channels=1),
-        stages=bundled_curriculum((3_000, 3_000)), batch_size=32, balanced=True, paired_fraction=0.25,
+        stages=bundled_curriculum((2_000, 3_500)), batch_size=32, balanced=True, paired_fraction=0.25,
         sample_every=250, checkpoint_every=250,
     ),
     # Tiny and short: checks that the whole path runs (tests, the retrain dialog's dry run).
