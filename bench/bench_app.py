@@ -1,11 +1,11 @@
 """Slider move → updated pixels on screen, through the real window (issue: desktop app).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_app.py [--runs 30]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_app.py [--runs 30] [--model FILE | --bundled]
 
 Times ``slider.setValue`` until the view holds the new pixmap: the edit state, the
 worker's render (decoder + paste-back), and the view's image conversion. The worker runs
 synchronously here, so the figure leaves out one cross-thread signal hop (microseconds).
-Random weights; a London photo from ../shared/data placed on 640×480 and 4000×3000
+Random weights of two presets (or the given model file); a London photo from ../shared/data placed on 640×480 and 4000×3000
 canvases. Prints median, 95th percentile and the machine.
 """
 
@@ -37,7 +37,13 @@ PRESETS = {"128 px ×0.5 (desktop)": ModelConfig(128, 0.5), "128 px ×1 (paper)"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--model", type=Path, metavar="FILE", help="time this model file instead of random presets")
+    parser.add_argument("--bundled", action="store_true", help="time the bundled model (resources/models)")
     args = parser.parse_args()
+    if args.bundled:
+        from faceedit.core.resources import bundled_model_path
+
+        args.model = bundled_model_path()
     if not PHOTO.exists():
         print(f"needs {PHOTO}", file=sys.stderr)
         return 1
@@ -55,10 +61,12 @@ def main() -> int:
         for name, (w, h) in {"640×480": (640, 480), "4000×3000": (4000, 3000)}.items():
             photos[name] = Path(tmp) / f"{w}x{h}.png"
             save_photo(photos[name], _photo_of_size(base, w, h))
-        for preset, config in PRESETS.items():
+        models = {args.model.name: args.model} if args.model else {}
+        for preset, config in ({} if args.model else PRESETS).items():
             torch.manual_seed(0)
-            model = Path(tmp) / "model.pt"
-            save_model(model, Generator(config), overwrite=True)
+            models[preset] = Path(tmp) / f"model-{len(models)}.pt"
+            save_model(models[preset], Generator(config), overwrite=True)
+        for preset, model in models.items():
             for name, photo in photos.items():
                 settings = AppSettings(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
                 window = MainWindow(model=str(model), device="cpu", photo=str(photo), synchronous=True, settings=settings)
