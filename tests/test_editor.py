@@ -113,7 +113,7 @@ def test_paste_change_touches_only_its_footprint() -> None:
     assert all(c == min(40, 255 - o) for c, o in zip(centre, original[82, 132]))
 
 
-def test_luminance_model_changes_all_channels_equally(tmp_path: Path, photo: np.ndarray) -> None:
+def test_luminance_model_moves_luminance_and_keeps_chromaticity(tmp_path: Path, photo: np.ndarray) -> None:
     from faceedit.core.checkpoint import save_model
     from faceedit.core.model import Generator, ModelConfig
 
@@ -127,6 +127,29 @@ def test_luminance_model_changes_all_channels_equally(tmp_path: Path, photo: np.
     delta = edited.astype(int) - photo
     inner = (np.abs(delta).max(axis=2) > 0) & (photo.max(axis=2) < 250) & (photo.min(axis=2) > 5)
     assert inner.sum() > 100
-    spread = delta[inner].max(axis=1) - delta[inner].min(axis=1)
-    assert spread.max() <= 1  # equal per channel up to rounding
+    # R, G and B are scaled by one factor (chromaticity kept), up to rounding …
+    before, after = photo[inner].astype(np.float64), edited[inner].astype(np.float64)
+    factors = after / before
+    bright = before.min(axis=1) > 60  # where rounding moves a ratio by < 1 %
+    assert bright.sum() > 50
+    assert np.percentile(factors[bright].max(axis=1) - factors[bright].min(axis=1), 99) < 0.03
+    # … so the luminance moves by the model's change, not each channel by the same amount
+    luma = np.array([0.299, 0.587, 0.114])
+    assert np.abs((after - before) @ luma).mean() > 1
     assert len(EXPRESSIONS) == 6
+
+
+def test_luminance_paste_keeps_dark_skin_saturated() -> None:
+    """The same luminance gain on a saturated dark pixel: scaled, not washed towards grey."""
+    from faceedit.core.compositing import paste_change
+
+    pixels = np.zeros((40, 40, 3), np.uint8)
+    pixels[:] = (90, 55, 40)  # dark brown, L ≈ 64
+    change = np.zeros((20, 20, 1), np.float32)
+    change[5:15, 5:15] = 32.0  # +32 in luminance
+    to_photo = np.array([[1.0, 0, 10], [0, 1.0, 10]])
+    paste_change(pixels, change, to_photo)
+    changed = pixels[20, 20].astype(float)
+    assert abs(changed @ np.array([0.299, 0.587, 0.114]) - (64.03 + 32)) < 1.5
+    np.testing.assert_allclose(changed / np.array([90, 55, 40]), 1.5, atol=0.03)
+    assert (pixels[0, 0] == (90, 55, 40)).all()  # outside the crop: untouched

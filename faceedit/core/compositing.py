@@ -41,12 +41,22 @@ def face_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
     return (mask * ramp[:, None] * ramp[None, :]).astype(np.float32)
 
 
-def paste_change(pixels: np.ndarray, change: np.ndarray, to_photo: np.ndarray) -> None:
-    """Add a crop-space change to ``pixels`` (H×W×3 uint8, modified in place).
+# ITU-R BT.601 luma, the luminance a 1-channel model edits.
+_LUMA_ROW = np.array([[0.299, 0.587, 0.114]], np.float32)
+LUMA_FLOOR = 16.0
+"""A luminance change scales a pixel's R, G, B by (L + ΔL) / L; L below this counts as this
+(near-black pixels would otherwise take huge factors)."""
 
-    ``change`` is size×size×C float32 in pixel units (C = 3, or 1 for a luminance change,
-    added equally to R, G and B), already weighted by the face mask. Only the rectangle
-    the crop covers is touched; where the warped change is zero, pixels keep their value.
+
+def paste_change(pixels: np.ndarray, change: np.ndarray, to_photo: np.ndarray) -> None:
+    """Apply a crop-space change to ``pixels`` (H×W×3 uint8, modified in place).
+
+    ``change`` is size×size×C float32 in pixel units, already weighted by the face mask.
+    C = 3: added to R, G and B. C = 1 (a luminance model): each pixel's luminance L moves by
+    the change ΔL with its chromaticity kept, i.e. R, G and B are all scaled by
+    (L + ΔL) / L. Adding ΔL to each channel instead would move the same luminance but grey
+    out saturated and dark skin. Only the rectangle the crop covers is touched; where the
+    warped change is zero, pixels keep their value exactly.
     """
     size = change.shape[0]
     x0, y0, x1, y1 = crop_footprint(to_photo, size, pixels.shape)
@@ -59,9 +69,13 @@ def paste_change(pixels: np.ndarray, change: np.ndarray, to_photo: np.ndarray) -
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT, borderValue=0,
     )
-    if warped.ndim == 2 or warped.shape[2] == 1:  # luminance change: the same for R, G and B
-        warped = cv2.cvtColor(warped.reshape(warped.shape[:2]), cv2.COLOR_GRAY2RGB)
     region = pixels[y0:y1, x0:x1]
+    if warped.ndim == 2 or warped.shape[2] == 1:
+        luma = cv2.transform(region.astype(np.float32), _LUMA_ROW)
+        gain = 1.0 + warped.reshape(warped.shape[:2]) / np.maximum(luma.reshape(warped.shape[:2]), LUMA_FLOOR)
+        # One saturating, rounding pass; a factor of exactly 1 leaves a pixel's value as it was.
+        region[...] = cv2.multiply(region, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)
+        return
     # One saturating, rounding pass (3× faster than numpy's astype/clip/rint chain at 12 MP);
     # adding exact zeros leaves a pixel's value as it was.
     region[...] = cv2.add(region, warped, dtype=cv2.CV_8U)
