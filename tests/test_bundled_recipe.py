@@ -14,7 +14,7 @@ from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscr
 from trainer.config import PRESETS, resolve_config
 from trainer.data import FaceSet, batch_at, load_split, partner_indices, sample_faces
 from trainer.manifest import LABELS, FaceRecord
-from trainer.objective import ExpressionFromIdentity, Networks, generator_pass
+from trainer.objective import ExpressionFromIdentity, Networks, expression_class, generator_pass
 from trainer.train import train_run
 
 
@@ -95,3 +95,9 @@ def test_bundled_preset_trains_resumes_and_reports_its_losses(prepared: Path, tm
     assert resumed.status == "finished" and resumed.steps == 4
     for key in ("G/paired", "G/adv_expr", "D/expr", "G/recognition_edit", "G/adv_img"):
         assert key in resumed.last_losses and math.isfinite(resumed.last_losses[key]), key
+
+
+def test_the_image_discriminator_is_told_the_class_not_the_intensity() -> None:
+    """Real faces are labelled at 1; edits at 0.3 must not give themselves away by their label."""
+    targets = torch.tensor([[0.0, 0.0, 0.0, 0.3, 0.0, 0.0], [0.5, 0.25, 0, 0, 0, 0], [0.0] * 6, [0, 0, 0, 0, 0, 1.0]])
+    assert expression_class(targets).tolist() == [[0, 0, 0, 1, 0, 0], [1, 0.5, 0, 0, 0, 0], [0] * 6, [0, 0, 0, 0, 0, 1]]
