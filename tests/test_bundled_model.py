@@ -1,0 +1,73 @@
+"""The model that ships in resources/models: a real, documented faceedit model that edits the sample photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceedit.core.checkpoint import read_model_info
+from faceedit.core.imageio import load_photo
+from faceedit.core.resources import bundled_model_path, sample_photo_path
+
+MODEL_CARD = bundled_model_path().parent / "MODEL_CARD.md"
+
+
+def test_bundled_model_is_small_documented_and_measured() -> None:
+    path = bundled_model_path()
+    assert path.exists(), "resources/models/exprgan.pt is the app's default model"
+    assert path.stat().st_size < 50 * 2**20
+    info = read_model_info(path)  # weights_only loading, format checks
+    assert info.config.image_channels == 1  # luminance: photos keep their own colour
+    assert info.provenance.steps > 1000
+    for key in ("summary/expression_accuracy", "summary/identity_distance", "summary/monotonicity",
+                "expression_accuracy/happiness", "summary/sharpness_ratio"):
+        assert key in info.metrics, key
+    card = MODEL_CARD.read_text()
+    for needed in ("CC BY 4.0", "DeBruine", "expressions7", "held out", f"{info.provenance.steps:,}"):
+        assert needed in card, needed
+
+
+@pytest.fixture(scope="module")
+def sample_edits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The sample photo and the sample at happiness 1.0, edited by the CLI with the default model."""
+    from faceedit.cli import main
+
+    happy = tmp_path_factory.mktemp("bundled") / "happy.png"
+    assert main(["edit", str(sample_photo_path()), "-o", str(happy), "--happiness", "1"]) == 0
+    return sample_photo_path(), happy
+
+
+def test_default_model_keeps_the_recognised_face_bit_identical() -> None:
+    from faceedit.core.checkpoint import load_model
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.expressions import ExpressionTargets
+    from faceedit.core.faces import face_detector
+
+    pixels = load_photo(sample_photo_path()).pixels
+    editor = ExpressionEditor(load_model(bundled_model_path()))
+    faces = [editor.encode(pixels, face) for face in face_detector().detect(pixels)]
+    assert len(faces) == 1
+    recognised = faces[0].recognised
+    assert recognised.max() < 0.5  # the sample is a neutral face, and the model reads it so
+    for targets in (ExpressionTargets(), ExpressionTargets.exactly(recognised)):
+        assert np.array_equal(editor.render(pixels, faces, targets), pixels)
+
+
+def test_default_model_edits_only_the_face_and_keeps_its_colour(sample_edits: tuple[Path, Path]) -> None:
+    original, happy = sample_edits
+    before = load_photo(original).pixels.astype(np.int16)
+    after = load_photo(happy).pixels.astype(np.int16)
+    delta = after - before
+    changed = np.abs(delta).max(axis=2) > 0
+    assert changed.mean() > 0.01  # a visible edit, not a no-op …
+    rows, cols = np.nonzero(changed)
+    height, width = changed.shape
+    # … confined to the face: the top rows (hair, background) and the shirt stay untouched
+    assert rows.min() > height * 0.15 and rows.max() < height * 0.85
+    assert cols.min() > width * 0.2 and cols.max() < width * 0.8
+    # a luminance model scales R, G and B by one factor: the skin keeps its colour
+    inside = changed & (before.min(axis=2) > 60) & (after.max(axis=2) < 250)
+    factors = after[inside] / before[inside]
+    assert np.percentile(factors.max(axis=1) - factors.min(axis=1), 99) < 0.03
