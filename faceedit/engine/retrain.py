@@ -37,7 +37,7 @@ PRESETS: tuple[str, ...] = ("smoke", "desktop", "paper")
 # The face size each preset's network takes, which ``prepare --size`` must match. It mirrors
 # trainer/config.py (the engine may not import the trainer; a test keeps the two equal,
 # and ``train`` itself refuses a mismatch with a one-line error).
-PRESET_IMAGE_SIZES: dict[str, int] = {"smoke": 64, "desktop": 128, "paper": 128}
+PRESET_IMAGE_SIZES: dict[str, int] = {"smoke": 64, "desktop": 128, "paper": 128, "bundled": 64}
 DATASET_KINDS: tuple[str, ...] = ("auto", "oulu", "folders", "pairs")
 
 PREPARED_DIR = "prepared"
