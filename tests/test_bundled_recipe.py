@@ -86,14 +86,15 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_bundled_preset_trains_resumes_and_reports_its_losses(prepared: Path, tmp_path: Path) -> None:
-    bundled = resolve_config("bundled", max_steps=4)
-    config = replace(bundled, model=ModelConfig(image_size=32, width=0.125, image_channels=1), batch_size=4,
+    bundled = PRESETS["bundled"]
+    assert [s.name for s in bundled.stages] == ["reconstruction"] and bundled.model.image_channels == 1
+    config = replace(resolve_config("bundled", max_steps=4), model=ModelConfig(image_size=32, width=0.125, image_channels=1), batch_size=4,
                      log_every=1, sample_every=2, checkpoint_every=2)
     assert load_split(prepared, "train", 1, 32).images.shape[-1] == 32  # 64-px crops, downscaled
     result = train_run(prepared, config, runs=tmp_path / "runs", device="cpu", stop_at=2)
     resumed = train_run(None, config, resume=result.run, device="cpu")
     assert resumed.status == "finished" and resumed.steps == 4
-    for key in ("G/paired", "G/adv_expr", "D/expr", "G/recognition_edit", "G/adv_img"):
+    for key in ("G/paired", "G/adv_expr", "D/expr", "G/recognition_edit", "G/recognition"):
         assert key in resumed.last_losses and math.isfinite(resumed.last_losses[key]), key
 
 

@@ -85,8 +85,7 @@ def expression_class(intensities: torch.Tensor) -> torch.Tensor:
 
     Real faces come labelled at intensity 1 (or 0), edits at any s in (0, 1). Told the
     intensities, D_img could call every face with a fractional label fake without looking
-    at it, and its gradient would push the decoder's in-between levels anywhere (measured:
-    the slider's rank correlation fell from 0.90 to 0.32 in 1,000 steps). So D_img sees the
+    at it, and its gradient would say nothing about the face. So D_img sees the
     intensities divided by their maximum: the paper's one-hot class, mixtures kept in ratio.
     """
     peak = intensities.amax(dim=1, keepdim=True)
