@@ -211,9 +211,7 @@ class Trainer:
             module.requires_grad_(False)
         for part in generator_parts:
             part.requires_grad_(True)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-
-        with autocast:
+        with self._autocast():
             g = generator_pass(nets, batch, stage, self.identity_loss())
         losses = {k: v.detach() for k, v in g.losses.items()}
         self.opt_g.zero_grad(set_to_none=True)
@@ -223,33 +221,12 @@ class Trainer:
             self.opt_g.step()
 
         if "d_img" in trains:
-            nets.d_img.requires_grad_(True)
-            with autocast:
-                d_losses = image_discriminator_loss(nets, batch, g.edits, stage)
-            total = d_losses["D/img"] * 1.0 + d_losses.get("D/q", 0.0) * stage.weights.q
-            self.opt_d_img.zero_grad(set_to_none=True)
-            total.backward()
-            _average_gradients(list(nets.d_img.parameters()), self.world)
-            self.opt_d_img.step()
-            losses.update({k: v.detach() for k, v in d_losses.items()})
+            losses.update(self._update(nets.d_img, self.opt_d_img, lambda: image_discriminator_loss(nets, batch, g.edits, stage),
+                                       weights={"D/q": stage.weights.q}))
         if "d_z" in trains and g.z is not None:
-            nets.d_z.requires_grad_(True)
-            with autocast:
-                z_losses = code_discriminator_loss(nets, batch, g.z)
-            self.opt_d_z.zero_grad(set_to_none=True)
-            z_losses["D/z"].backward()
-            _average_gradients(list(nets.d_z.parameters()), self.world)
-            self.opt_d_z.step()
-            losses.update({k: v.detach() for k, v in z_losses.items()})
+            losses.update(self._update(nets.d_z, self.opt_d_z, lambda: code_discriminator_loss(nets, batch, g.z)))
         if "d_expr" in trains and g.z is not None and stage.weights.adv_expr > 0:
-            nets.d_expr.requires_grad_(True)
-            with autocast:
-                e_losses = expression_adversary_loss(nets, batch, g.z)
-            self.opt_d_expr.zero_grad(set_to_none=True)
-            e_losses["D/expr"].backward()
-            _average_gradients(list(nets.d_expr.parameters()), self.world)
-            self.opt_d_expr.step()
-            losses.update({k: v.detach() for k, v in e_losses.items()})
+            losses.update(self._update(nets.d_expr, self.opt_d_expr, lambda: expression_adversary_loss(nets, batch, g.z)))
         self.step += 1
         values = {k: float(v) for k, v in losses.items()}
         values["G/total"] = float(g.total.detach())
@@ -261,6 +238,24 @@ class Trainer:
                 f"{self.run / CHECKPOINT_NAME}; try a lower learning rate"
             )
         return values
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def _update(
+        self, module: nn.Module, optimiser: torch.optim.Optimizer, compute: Callable[[], dict[str, torch.Tensor]],
+        weights: dict[str, float] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """One optimiser step of a discriminator on its losses (weight 1 unless ``weights`` says)."""
+        module.requires_grad_(True)
+        with self._autocast():
+            losses = compute()
+        total = sum((weights or {}).get(name, 1.0) * value for name, value in losses.items())
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        _average_gradients(list(module.parameters()), self.world)
+        optimiser.step()
+        return {k: v.detach() for k, v in losses.items()}
 
     # --- samples -------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ FORMAT_VERSION = 1
 LABELS: tuple[str, ...] = (*EXPRESSIONS, NEUTRAL)
 """The six expressions in code order, then neutral (index 6)."""
 
+SPLITS: tuple[str, ...] = ("train", "test")
+
 INFO_NAME = "prepare.json"
 MANIFEST_NAME = "manifest.jsonl"
 FACES_DIR = "faces"
@@ -100,3 +102,19 @@ def read_prepared(folder: Path | str) -> tuple[PreparedInfo, list[FaceRecord]]:
     if unknown:
         raise FaceeditError(f"{folder} has unknown labels: {', '.join(sorted(unknown))}")
     return info, records
+
+
+def count_faces(records: list[FaceRecord]) -> dict[str, dict[str, int]]:
+    """Faces per split and label (every split and label present, zeros included)."""
+    counts = {split: dict.fromkeys(LABELS, 0) for split in SPLITS}
+    for record in records:
+        counts.setdefault(record.split, dict.fromkeys(LABELS, 0))[record.label] += 1
+    return counts
+
+
+def counts_table(counts: dict[str, dict[str, int]]) -> list[str]:
+    """The label × split table that ``prepare`` and ``merge`` print."""
+    width = max(len(label) for label in LABELS)
+    lines = [f"  {'':{width}}  " + "  ".join(f"{split:>6}" for split in SPLITS)]
+    lines += [f"  {label:{width}}  " + "  ".join(f"{counts[s][label]:>6}" for s in SPLITS) for label in LABELS]
+    return lines

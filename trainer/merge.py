@@ -39,9 +39,10 @@ import numpy as np
 from faceedit.core.atomic import write_text_atomic
 from faceedit.core.errors import FaceeditError
 from trainer.manifest import (
+    count_faces,
+    counts_table,
     FACES_DIR,
     INFO_NAME,
-    LABELS,
     MANIFEST_NAME,
     SKIPPED_NAME,
     FaceRecord,
@@ -51,7 +52,6 @@ from trainer.manifest import (
 )
 
 MERGED_KIND = "merged"
-SPLITS: tuple[str, ...] = ("train", "test")
 JUDGE_CACHE_NAME = "judge.pt"  # trainer.judge.JUDGE_NAME (not imported: that pulls in torch)
 
 
@@ -83,11 +83,8 @@ class MergeReport:
 
     def format(self) -> str:
         """A few lines for the terminal, shaped like prepare's report."""
-        width = max(len(label) for label in LABELS)
         lines = [f"merged {self.faces} faces from {len(self.sources)} prepared sets in {self.out} in {self.seconds:.1f} s"]
-        lines.append(f"  {'':{width}}  " + "  ".join(f"{split:>6}" for split in SPLITS))
-        for label in LABELS:
-            lines.append(f"  {label:{width}}  " + "  ".join(f"{self.counts[s][label]:>6}" for s in SPLITS))
+        lines += counts_table(self.counts)
         name_width = max(len(name) for name, *_ in self.sources)
         lines += [f"  {name:{name_width}}  {faces:>6} faces ({kind}) from {path}" for name, path, kind, faces in self.sources]
         lines.append(f"crops: {self.linked} hard-linked, {self.copied} copied")
@@ -266,9 +263,7 @@ def merge_prepared(inputs: Sequence[Path | str], out: Path | str, *, overwrite: 
             any_skipped = True
             skipped += rows
 
-    counts = {split: dict.fromkeys(LABELS, 0) for split in SPLITS}
-    for record in records:
-        counts.setdefault(record.split, dict.fromkeys(LABELS, 0))[record.label] += 1
+    counts = count_faces(records)
     options: dict[str, Any] = {"sources": [
         {"name": s.name, "path": str(s.path), "kind": s.info.kind, "root": s.info.root, "faces": len(s.records)}
         for s in sources

@@ -43,9 +43,10 @@ from faceedit.core.faces import MIN_FACE_WIDTH, FaceDetector, face_detector
 from faceedit.core.imageio import load_photo, save_photo
 from trainer.datasets import ILLUMINATIONS, KINDS, SPECTRA, TREES, DatasetOptions, Discovery, SourceImage, scan
 from trainer.manifest import (
+    count_faces,
+    counts_table,
     FACES_DIR,
     INFO_NAME,
-    LABELS,
     MANIFEST_NAME,
     SKIPPED_NAME,
     FaceRecord,
@@ -60,7 +61,6 @@ MIN_IMAGE_SIDE = 16
 """Images smaller than this (either side) hold no face worth aligning."""
 
 UNDETECTED_CHOICES: tuple[str, ...] = ("fullframe", "skip")
-SPLITS: tuple[str, ...] = ("train", "test")
 
 # How a face was found (or not); the report counts each.
 DETECTED, PADDED, FULLFRAME, NOT_FOUND = "detected", "padded", "fullframe", "not found"
@@ -115,11 +115,8 @@ class PrepareReport:
 
     def format(self) -> str:
         """A few lines for the terminal."""
-        width = max(len(label) for label in LABELS)
         lines = [f"prepared {self.faces} faces ({self.kind}) in {self.out} in {self.seconds:.1f} s"]
-        lines.append(f"  {'':{width}}  " + "  ".join(f"{split:>6}" for split in SPLITS))
-        for label in LABELS:
-            lines.append(f"  {label:{width}}  " + "  ".join(f"{self.counts[s][label]:>6}" for s in SPLITS))
+        lines += counts_table(self.counts)
         total = sum(self.found.values())
         if total:
             parts = [f"{self.found[DETECTED]} detected", f"{self.found[PADDED]} after padding"]
@@ -307,9 +304,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: PrepareOptions |
     records = [o.record for o in outcomes if o.record is not None]
     skipped = list(found.skipped)
     skipped += [(str(found.images[o.index].path), o.skip_reason) for o in outcomes if o.skip_reason is not None]
-    counts = {split: dict.fromkeys(LABELS, 0) for split in SPLITS}
-    for record in records:
-        counts[record.split][record.label] += 1
+    counts = count_faces(records)
     how = Counter(o.found for o in outcomes if o.found is not None)
 
     info = PreparedInfo(
