@@ -10,6 +10,7 @@ processes of batch B see the same faces as one process of batch N·B.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -40,6 +41,16 @@ class FaceSet:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @cached_property
+    def paired_indices(self) -> torch.Tensor:
+        """Indices of the faces that have a partner (computed once, not every step)."""
+        return torch.nonzero(self.partners >= 0).flatten()
+
+    @cached_property
+    def label_members(self) -> tuple[tuple[int, torch.Tensor], ...]:
+        """(label, indices of its faces) for every label present, in label order (computed once)."""
+        return tuple((label, torch.nonzero(self.labels == label).flatten()) for label in torch.unique(self.labels).tolist())
 
 
 def intensity_vector(record: FaceRecord) -> np.ndarray:
@@ -139,15 +150,14 @@ def sample_faces(
     ``paired_fraction`` of them (rounded) are drawn from the faces that have a partner, so a
     few hundred identity pairs among thousands of unpaired faces still teach every batch.
     """
-    paired = torch.nonzero(faces.partners >= 0).flatten()
+    paired = faces.paired_indices
     from_pairs = int(round(count * paired_fraction)) if len(paired) else 0
     if balanced:
-        present = torch.unique(faces.labels)
-        labels = present[torch.randint(len(present), (count - from_pairs,), generator=generator)]
+        groups = faces.label_members
+        group = torch.randint(len(groups), (count - from_pairs,), generator=generator)
         index = torch.empty(count - from_pairs, dtype=torch.long)
-        for label in present.tolist():
-            members = torch.nonzero(faces.labels == label).flatten()
-            where = labels == label
+        for position, (_, members) in enumerate(groups):
+            where = group == position
             index[where] = members[torch.randint(len(members), (int(where.sum()),), generator=generator)]
     else:
         index = torch.randint(len(faces), (count - from_pairs,), generator=generator)
