@@ -48,7 +48,7 @@ from faceedit.gui.widgets import folder_row
 PRESET_CHOICES: tuple[tuple[str, str], ...] = (
     ("desktop", "desktop — 128 px, half width; trains on a good CPU or any GPU"),
     ("paper", "paper — the published network, 128 px, full width; needs a GPU"),
-    ("bundled", "bundled — the shipped model's recipe: 64 px luminance, about 1 hour on 2 CPU cores"),
+    ("bundled", "bundled — the shipped model's recipe: 64 px luminance, about 11 min on 2 cores"),
     ("smoke", "smoke — tiny and a few steps: checks that everything runs"),
 )
 DEVICE_CHOICES: tuple[tuple[str, str], ...] = (
