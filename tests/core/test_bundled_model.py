@@ -71,3 +71,29 @@ def test_default_model_edits_only_the_face_and_keeps_its_colour(sample_edits: tu
     inside = changed & (before.min(axis=2) > 60) & (after.max(axis=2) < 250)
     factors = after[inside] / before[inside]
     assert np.percentile(factors.max(axis=1) - factors.min(axis=1), 99) < 0.03
+
+
+# SHA-256 of the edited sample photo (the whole H×W×3 uint8 array) with the bundled model,
+# recorded at commit 6b30de1, before the model package was restructured (issue: structure).
+# A restructuring must not change a single byte of what an edit produces.
+REFERENCE_EDITS = {
+    (("happiness", 1.0),): "3148f506dd1621a0c19fcf5319978ca0876cb8420088a286501a561ad3e9783c",
+    (("surprise", 0.5), ("anger", 0.3)): "b5f1c986fea2c1861a6cf84d983bf4b914ac2a84285b798bf1a1be93f68995bf",
+    (("sadness", 1.0),): "649e97b66cbd91174d04423cfc65e64c51fc484e89e50e1a6971798ee7ec7812",
+}
+
+
+def test_bundled_model_edits_are_byte_identical_to_the_recorded_ones() -> None:
+    import hashlib
+
+    from faceedit.core.checkpoint import load_model
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.expressions import ExpressionTargets
+    from faceedit.core.faces import face_detector
+
+    pixels = load_photo(sample_photo_path()).pixels
+    editor = ExpressionEditor(load_model(bundled_model_path()))
+    faces = [editor.encode(pixels, face) for face in face_detector().detect(pixels)]
+    for targets, digest in REFERENCE_EDITS.items():
+        edited = editor.render(pixels, faces, ExpressionTargets.from_mapping(dict(targets)))
+        assert hashlib.sha256(edited.tobytes()).hexdigest() == digest, targets

@@ -640,7 +640,7 @@ def test_import_does_no_work() -> None:
         "import sys, faceedit.core; before = set(sys.modules); import faceedit.core.imageio; "
         "print('cv2' in set(sys.modules) - before)"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )

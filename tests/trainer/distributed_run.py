@@ -1,4 +1,4 @@
-"""Launched by tests/test_distributed.py under torchrun: one short run of the reconstruction stage."""
+"""Launched by tests/trainer/test_distributed.py under torchrun: one short run of the reconstruction stage."""
 
 from __future__ import annotations
 
