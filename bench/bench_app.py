@@ -27,11 +27,11 @@ from machine import machine_line  # noqa: E402
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
-from faceedit.core.checkpoint import save_model  # noqa: E402
+from faceedit.core.models.file import save_model  # noqa: E402
 from faceedit.core.imageio import save_photo  # noqa: E402
-from faceedit.core.model import Generator, ModelConfig  # noqa: E402
+from faceedit.core.models.exprgan import Generator, ExprGANConfig  # noqa: E402
 
-PRESETS = {"128 px ×0.5 (desktop)": ModelConfig(128, 0.5), "128 px ×1 (paper)": ModelConfig(128, 1.0)}
+PRESETS = {"128 px ×0.5 (desktop)": ExprGANConfig(128, 0.5), "128 px ×1 (paper)": ExprGANConfig(128, 1.0)}
 
 
 def main() -> int:

@@ -20,19 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line, time_it  # noqa: E402
 
 from faceedit.core.alignment import TEMPLATE_5, align_face  # noqa: E402
-from faceedit.core.checkpoint import LoadedModel, ModelInfo, Provenance  # noqa: E402
-from faceedit.core.compositing import paste_change  # noqa: E402
+from faceedit.core.models.file import in_memory_model  # noqa: E402
+from faceedit.core.compositing import apply_edit  # noqa: E402
 from faceedit.core.editor import ExpressionEditor  # noqa: E402
 from faceedit.core.expressions import ExpressionTargets  # noqa: E402
 from faceedit.core.faces import face_detector  # noqa: E402
 from faceedit.core.imageio import decode_photo  # noqa: E402
-from faceedit.core.model import Generator, ModelConfig  # noqa: E402
+from faceedit.core.models.exprgan import Generator, ExprGANConfig  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "london" / "neutral" / "001.jpg"
 PRESETS = {
-    "paper (128 px, width 1)": ModelConfig(image_size=128, width=1.0),
-    "half (128 px, width 0.5)": ModelConfig(image_size=128, width=0.5),
-    "small (64 px, width 0.5)": ModelConfig(image_size=64, width=0.5),
+    "paper (128 px, width 1)": ExprGANConfig(image_size=128, width=1.0),
+    "half (128 px, width 0.5)": ExprGANConfig(image_size=128, width=0.5),
+    "small (64 px, width 0.5)": ExprGANConfig(image_size=64, width=0.5),
 }
 
 
@@ -80,10 +80,8 @@ def main() -> int:
 
     for preset, config in PRESETS.items():
         torch.manual_seed(0)
-        generator = Generator(config).eval()
-        info = ModelInfo(Path(preset), config, ("anger", "disgust", "fear", "happiness", "sadness", "surprise"),
-                         TEMPLATE_5, Provenance(), {}, sum(p.numel() for p in generator.parameters()), "float32")
-        editor = ExpressionEditor(LoadedModel(info, generator, torch.device("cpu")))
+        editor = ExpressionEditor(in_memory_model(Generator(config), preset))
+        info = editor.model.info
         print(f"\n[{preset}: {info.parameters / 1e6:.1f} M parameters]")
         for name, pixels in photos.items():
             encoded = editor.encode(pixels, faces[name])
@@ -93,7 +91,7 @@ def main() -> int:
             print(f"  {name}: decoder re-render         {time_it(render_decoder, runs=args.runs)}")
             change = editor.change(encoded, np.array([0, 0, 0, 1, 0, 0], np.float32))
             target = pixels.copy()
-            print(f"  {name}: paste-back                {time_it(lambda: paste_change(target, change, encoded.aligned.to_photo), runs=args.runs)}")
+            print(f"  {name}: paste-back                {time_it(lambda: apply_edit(target, change, encoded.aligned.to_photo), runs=args.runs)}")
             state = iter(np.linspace(0, 1, 10_000))
             slider = lambda: editor.render(pixels, [encoded], ExpressionTargets.from_mapping({"happiness": float(next(state))}))  # noqa: E731
             print(f"  {name}: slider move → pixels      {time_it(slider, runs=args.runs)}")

@@ -39,19 +39,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import Timing, machine_line, time_it  # noqa: E402
 
 from faceedit.core.alignment import TEMPLATE_5  # noqa: E402
-from faceedit.core.checkpoint import LoadedModel, ModelInfo, Provenance, save_model  # noqa: E402
-from faceedit.core.compositing import paste_change  # noqa: E402
+from faceedit.core.models.file import Provenance, in_memory_model, save_model  # noqa: E402
+from faceedit.core.compositing import apply_edit  # noqa: E402
 from faceedit.core.editor import ExpressionEditor  # noqa: E402
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets  # noqa: E402
 from faceedit.core.faces import DetectedFace  # noqa: E402
-from faceedit.core.model import Generator, ModelConfig  # noqa: E402
+from faceedit.core.models.exprgan import Generator, ExprGANConfig  # noqa: E402
 from faceedit.core.live import LiveEditor  # noqa: E402
 from faceedit.core.tracking import FaceTracker  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "london" / "neutral" / "001.jpg"
 PRESETS = {
-    "128 px ×0.5": ModelConfig(image_size=128, width=0.5),
-    "64 px ×0.5": ModelConfig(image_size=64, width=0.5),
+    "128 px ×0.5": ExprGANConfig(image_size=128, width=0.5),
+    "64 px ×0.5": ExprGANConfig(image_size=64, width=0.5),
 }
 SIZE, FPS = (640, 480), 30.0
 
@@ -89,12 +89,9 @@ def summarise(samples: list[float]) -> Timing:
     return Timing(statistics.median(ordered), pick(0.05), pick(0.95), len(ordered))
 
 
-def editor_for(config: ModelConfig) -> ExpressionEditor:
+def editor_for(config: ExprGANConfig) -> ExpressionEditor:
     torch.manual_seed(0)
-    generator = Generator(config).eval()
-    parameters = sum(p.numel() for p in generator.parameters())
-    info = ModelInfo(Path("random"), config, EXPRESSIONS, TEMPLATE_5, Provenance(), {}, parameters, "float32")
-    return ExpressionEditor(LoadedModel(info, generator, torch.device("cpu")))
+    return ExpressionEditor(in_memory_model(Generator(config), "random"))
 
 
 face_of = DetectedFace.from_landmarks
@@ -162,10 +159,10 @@ def stages(frames: list[np.ndarray], video: Path, editor: ExpressionEditor) -> N
     print(f"  {'decoder (slider change)':<28}{time_it(lambda: editor.change(encoded, np.array([0, 0, 0, next(values), 0, 0], np.float32)), runs=20)}")
     change = editor.change(encoded, np.array([0, 0, 0, 1, 0, 0], np.float32))
     target = frame.copy()
-    print(f"  {'paste-back':<28}{time_it(lambda: paste_change(target, change, encoded.aligned.to_photo), runs=40)}")
+    print(f"  {'paste-back':<28}{time_it(lambda: apply_edit(target, change, encoded.aligned.to_photo), runs=40)}")
 
 
-def app_path(video: Path, config: ModelConfig, seconds: float) -> str:
+def app_path(video: Path, config: ExprGANConfig, seconds: float) -> str:
     """CameraSource + the real EditWorker thread, fed by a 30 fps fake camera."""
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_editor(args: argparse.Namespace) -> tuple[FaceDetector, ExpressionEditor]:
-    from faceedit.core.checkpoint import load_model
+    from faceedit.core.models.file import load_model
     from faceedit.core.device import resolve_device
     from faceedit.core.editor import ExpressionEditor
     from faceedit.core.faces import face_detector
@@ -297,13 +297,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from faceedit.core.checkpoint import read_model_info
+    from faceedit.core.models.file import read_model_info
     from faceedit.core.resources import default_model_path
 
     info = read_model_info(default_model_path(args.model_file or args.model))
     if args.json:
         data = {
             "path": str(info.path),
+            "family": info.family.name,
             "config": info.config.to_dict(),
             "expressions": list(info.expressions),
             "parameters": info.parameters,
@@ -313,10 +314,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2))
         return 0
-    c = info.config
     print(f"model       {info.path}")
-    print(f"network     ExprGAN {c.image_size}×{c.image_size} {'RGB' if c.image_channels == 3 else 'luminance'}, "
-          f"width ×{c.width:g}, {info.parameters:,} parameters ({info.storage_dtype})")
+    print(f"family      {info.family.title} ({info.family.paper})")
+    print(f"network     {info.describe()}, {info.parameters:,} parameters ({info.storage_dtype})")
     print(f"expressions {', '.join(info.expressions)}")
     p = info.provenance
     print(f"trained on  {p.data}; {p.steps:,} steps; commit {p.commit}; {p.date}")

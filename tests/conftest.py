@@ -32,11 +32,11 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 64-pixel model at a quarter of the paper's width (a test stand-in, not trained)."""
     import torch
 
-    from faceedit.core.checkpoint import Provenance, save_model
-    from faceedit.core.model import Generator, ModelConfig
+    from faceedit.core.models.file import Provenance, save_model
+    from faceedit.core.models.exprgan import Generator, ExprGANConfig
 
     torch.manual_seed(1234)
-    generator = Generator(ModelConfig(image_size=64, width=0.25))
+    generator = Generator(ExprGANConfig(image_size=64, width=0.25))
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
     save_model(path, generator, provenance=Provenance(data="random weights for tests", steps=0))
     return path

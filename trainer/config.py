@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from faceedit.core.model import ModelConfig
+from faceedit.core.models.exprgan import ExprGANConfig
 
 PARTS = ("encoder", "decoder", "d_img", "d_z", "d_expr")
 
@@ -70,7 +70,7 @@ class TrainConfig:
     """Everything a run needs besides the data; saved resolved beside every run."""
 
     preset: str
-    model: ModelConfig
+    model: ExprGANConfig
     stages: tuple[Stage, ...]
     batch_size: int = 32
     lr: float = 2e-4
@@ -106,7 +106,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
-        values["model"] = ModelConfig.from_dict(values["model"])
+        values["model"] = ExprGANConfig.from_dict(values["model"])
         values["stages"] = tuple(
             Stage(**{**s, "trains": tuple(s["trains"]), "weights": LossWeights(**s["weights"])}) for s in values["stages"]
         )
@@ -115,7 +115,7 @@ class TrainConfig:
         return cls(**values)
 
 
-def _preset(name: str, model: ModelConfig, lengths: tuple[int, int, int], **options: Any) -> TrainConfig:
+def _preset(name: str, model: ExprGANConfig, lengths: tuple[int, int, int], **options: Any) -> TrainConfig:
     return TrainConfig(preset=name, model=model, stages=paper_curriculum(LossWeights(), lengths), **options)
 
 
@@ -137,18 +137,18 @@ def bundled_curriculum(steps: int) -> tuple[Stage, ...]:
 
 PRESETS: dict[str, TrainConfig] = {
     # The paper's network at 128 px; lengths sized for a GPU (minutes per thousand steps).
-    "paper": _preset("paper", ModelConfig(image_size=128, width=1.0), (10_000, 20_000, 30_000), batch_size=32),
+    "paper": _preset("paper", ExprGANConfig(image_size=128, width=1.0), (10_000, 20_000, 30_000), batch_size=32),
     # A network a desktop CPU can train and run live: 128 px at half width.
-    "desktop": _preset("desktop", ModelConfig(image_size=128, width=0.5), (2_000, 6_000, 8_000), batch_size=24),
+    "desktop": _preset("desktop", ExprGANConfig(image_size=128, width=0.5), (2_000, 6_000, 8_000), batch_size=24),
     # The bundled model: luminance (colour photos keep their colour), sized for a 2-core CPU.
     "bundled": TrainConfig(
-        preset="bundled", model=ModelConfig(image_size=64, width=0.5, image_channels=1),
+        preset="bundled", model=ExprGANConfig(image_size=64, width=0.5, image_channels=1),
         stages=bundled_curriculum(1_000), batch_size=32, balanced=True, paired_fraction=0.25,
         sample_every=250, checkpoint_every=250,
     ),
     # Tiny and short: checks that the whole path runs (tests, the retrain dialog's dry run).
     "smoke": _preset(
-        "smoke", ModelConfig(image_size=64, width=0.125), (3, 3, 3), batch_size=4,
+        "smoke", ExprGANConfig(image_size=64, width=0.125), (3, 3, 3), batch_size=4,
         log_every=1, sample_every=4, checkpoint_every=4, sample_faces=2, identity_layers=("stem",),
     ),
 }

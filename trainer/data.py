@@ -20,9 +20,9 @@ import torch
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.imageio import load_photo
+from faceedit.core.models.pixels import rgb_uint8_to_luma_uint8, uint8_to_model
 from trainer.manifest import LABELS, FaceRecord, read_prepared
 
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def load_split(prepared: Path, split: str, channels: int = 3, size: int | None =
     pixels = np.stack([_at_size(load_photo(prepared / r.file).pixels, size) for r in chosen])
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
     if channels == 1:
-        images = (images.float() * _LUMA).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        images = rgb_uint8_to_luma_uint8(images)
     labels = torch.tensor([LABELS.index(r.label) for r in chosen], dtype=torch.long)
     intensities = torch.from_numpy(np.stack([intensity_vector(r) for r in chosen]))
     return FaceSet(images, labels, intensities, chosen)
@@ -186,8 +186,8 @@ def batch_at(
     partner = faces.partners[chosen]
     paired = partner >= 0
     partner = torch.where(paired, partner, chosen)
-    images = faces.images[chosen].float() / 127.5 - 1.0
-    partner_images = faces.images[partner].float() / 127.5 - 1.0
+    images = uint8_to_model(faces.images[chosen])
+    partner_images = uint8_to_model(faces.images[partner])
     if flips:
         flipped = flip[mine]
         images[flipped] = images[flipped].flip(-1)

@@ -29,6 +29,7 @@ judge cannot vouch for a class it does not know.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -45,7 +46,9 @@ from torch.nn import functional as F
 
 from faceedit.core.alignment import already_aligned
 from faceedit.core.atomic import write_text_atomic
-from faceedit.core.checkpoint import LoadedModel, load_model
+from faceedit.core.models.exprgan import ExprGANReading
+from faceedit.core.models.file import LoadedModel, load_model
+from faceedit.core.models.pixels import model_to_float_pixels, rgb_to_luma
 from faceedit.core.editor import EncodedFace, ExpressionEditor
 from faceedit.core.errors import FaceeditError, OutputError, PhotoError
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL, ExpressionTargets
@@ -69,7 +72,6 @@ DEFAULT_MAX_FACES = 100  # edited faces (the costly part); judge accuracy and re
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; keep the number finite
 SAME_PERSON = 0.6  # dlib's threshold (faceedit.core.identity.SAME_PERSON_THRESHOLD)
 # ITU-R BT.601, as the editor uses for luminance models.
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 Progress = Callable[[str], None]
 
@@ -354,14 +356,16 @@ def _one_hot(expression: str, level: float) -> ExpressionTargets:
 
 def _decoded_pixels(encoded: EncodedFace) -> np.ndarray:
     """The decoder's output at the recognised intensities, S×S×C float in [0, 255]."""
-    return ((encoded.base[0].float().cpu() + 1.0) * 127.5).clamp(0, 255).permute(1, 2, 0).numpy()
+    reading = encoded.reading
+    assert isinstance(reading, ExprGANReading), "reconstruction scores need the ExprGAN family's cached decode"
+    return model_to_float_pixels(reading.base[0])
 
 
 def _reconstruction(encoded: EncodedFace, crop: np.ndarray) -> tuple[float, float]:
     decoded = _decoded_pixels(encoded)
     target = crop.astype(np.float32)
     if decoded.shape[2] == 1:  # a luminance model is scored against the crop's luma
-        target = (target @ _LUMA)[:, :, None]
+        target = rgb_to_luma(target)
     return psnr(decoded, target), ssim(decoded, target)
 
 
@@ -441,7 +445,9 @@ def _encode(ctx: _Context, record: FaceRecord, prepared_crop: np.ndarray) -> tup
     crop, landmarks = _fit_crop(prepared_crop, np.asarray(record.landmarks, np.float64), size)
     face = DetectedFace((0, 0, size, size), landmarks, 1.0)
     encoded = ctx.editor.encode_aligned(face, already_aligned(crop, landmarks))
-    if not (torch.isfinite(encoded.z).all() and torch.isfinite(encoded.base).all()):
+    reading = encoded.reading
+    tensors = [getattr(reading, f.name) for f in dataclasses.fields(reading)]
+    if not all(torch.isfinite(t).all() for t in tensors if isinstance(t, torch.Tensor)):
         raise FaceeditError(f"the model {ctx.editor.model.info.path} produces NaN or infinite values (on {record.file})")
     return crop, landmarks, encoded
 
@@ -547,7 +553,7 @@ def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
 
 def _load_checked_model(path: Path, device: torch.device) -> LoadedModel:
     model = load_model(path, device)
-    for name, tensor in model.generator.state_dict().items():
+    for name, tensor in model.network.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise FaceeditError(f"the model {path} has NaN or infinite weights ({name}): its training diverged")
     return model

@@ -7,9 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from faceedit.core.checkpoint import Provenance, save_model
+from faceedit.core.models.file import Provenance, save_model
 from faceedit.core.errors import FaceeditError
-from faceedit.core.model import Generator
+from faceedit.core.models.exprgan import Generator
 from trainer.config import TrainConfig
 from trainer.loop import load_state
 from trainer.manifest import read_prepared

@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from faceedit.core.checkpoint import TRAINING_STATE_FORMAT
+from faceedit.core.models.file import TRAINING_STATE_FORMAT
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator
+from faceedit.core.models.pixels import model_to_uint8, uint8_to_model
+from faceedit.core.models.exprgan import Generator, IdentityCodeDiscriminator, ImageDiscriminator
 from trainer.config import TrainConfig
 from trainer.data import FaceSet, batch_at, load_split
 from trainer.objective import (
@@ -265,7 +266,7 @@ class Trainer:
         g = self.nets.generator
         g.eval()
         count = min(self.config.sample_faces, len(self.sample_set))
-        images = self.sample_set.images[:count].float().to(self.device) / 127.5 - 1.0
+        images = uint8_to_model(self.sample_set.images[:count].to(self.device))
         encoding = g.encode(images)
         columns = [images, g.decode(encoding.z, encoding.intensities)]
         for k in range(len(EXPRESSIONS)):
@@ -273,12 +274,9 @@ class Trainer:
             target[:, k] = 1.0
             columns.append(g.decode(encoding.z, target))
         g.train()
-
-        def tile(t: torch.Tensor) -> np.ndarray:
-            array = ((t.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-            return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
-
-        return [[tile(column[i]) for column in columns] for i in range(count)]
+        tiles = [model_to_uint8(column) for column in columns]
+        tiles = [np.repeat(t, 3, axis=3) if t.shape[3] == 1 else t for t in tiles]
+        return [[column[i] for column in tiles] for i in range(count)]
 
     # --- the loop ------------------------------------------------------------------------
 

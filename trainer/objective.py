@@ -16,7 +16,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator, ModelConfig
+from faceedit.core.models.exprgan import Generator, IdentityCodeDiscriminator, ImageDiscriminator, ExprGANConfig
 from trainer.config import Stage
 from trainer.data import Batch
 from trainer.manifest import LABELS
@@ -35,7 +35,7 @@ class ExpressionFromIdentity(nn.Module):
     that is what makes a slider move change the face.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ExprGANConfig) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(config.z_dim, 128), nn.LeakyReLU(0.2, inplace=True),

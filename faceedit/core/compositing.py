@@ -1,4 +1,4 @@
-"""Paste a face's change back into the full-resolution photo.
+"""Paste a face's edit back into the full-resolution photo.
 
 The model works on a small aligned crop (64 or 128 pixels). Pasting its re-synthesised
 face back would blur the photo, so the editor pastes only the *change* (the model's output
@@ -8,9 +8,16 @@ so upsampling it loses little, and every detail of the original pixels stays.
 The change is weighted by a feathered mask over the face (jaw line, with the brows lifted
 to take in the forehead) that falls to exactly zero before the crop's border, so nothing
 outside the face changes and no seam shows.
+
+An edit (:class:`PixelEdit`) may also carry a displacement field, a backward warp of the
+face in crop pixels (a model head that moves the face's shape): it is carried to the photo
+through the same crop-to-photo transform and applied by resampling the photo itself, so
+the face stays sharp at full resolution.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -46,6 +53,61 @@ _LUMA_ROW = np.array([[0.299, 0.587, 0.114]], np.float32)
 LUMA_FLOOR = 16.0
 """A luminance change scales a pixel's R, G, B by (L + ΔL) / L; L below this counts as this
 (near-black pixels would otherwise take huge factors)."""
+
+
+@dataclass(frozen=True)
+class PixelEdit:
+    """A model's :class:`~faceedit.core.models.contract.Edit` in crop pixels, masked; parts optional.
+
+    ``image_change``: S×S×C float32 grey levels (C = 3 added to RGB; C = 1 moves luminance).
+    ``displacement``: S×S×2 float32 crop pixels (dx, dy); output pixel (x, y) takes the
+    face's pixel at (x + dx, y + dy). Applied first, then the image change.
+    """
+
+    image_change: np.ndarray | None = None
+    displacement: np.ndarray | None = None
+
+
+def apply_edit(pixels: np.ndarray, edit: PixelEdit, to_photo: np.ndarray) -> None:
+    """Apply a crop-space edit to ``pixels`` (H×W×3 uint8, modified in place).
+
+    Where the edit is zero, pixels keep their value exactly.
+    """
+    if edit.displacement is not None:
+        warp_by_displacement(pixels, edit.displacement, to_photo)
+    if edit.image_change is not None:
+        paste_change(pixels, edit.image_change, to_photo)
+
+
+def warp_by_displacement(pixels: np.ndarray, displacement: np.ndarray, to_photo: np.ndarray) -> None:
+    """Resample ``pixels`` (in place) by a crop-space backward displacement field (S×S×2).
+
+    A photo pixel p lies at crop point c = to_crop(p); its new value is the photo's value
+    at to_photo(c + d(c)) = p + L·d(c), L being the linear part of ``to_photo``. Only
+    pixels whose displacement is non-zero are written.
+    """
+    size = displacement.shape[0]
+    x0, y0, x1, y1 = crop_footprint(to_photo, size, pixels.shape)
+    if x1 <= x0 or y1 <= y0:
+        return
+    to_region = to_photo.copy()
+    to_region[:, 2] -= (x0, y0)
+    field = cv2.warpAffine(
+        np.ascontiguousarray(displacement, np.float32), to_region, (x1 - x0, y1 - y0),
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    linear = np.asarray(to_photo[:, :2], np.float32)
+    vectors = field @ linear.T  # photo-pixel offsets
+    moved = np.any(vectors != 0, axis=2)
+    if not moved.any():
+        return
+    grid_y, grid_x = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
+    # Sample the whole photo (offsets may reach a little outside the region).
+    map_x = grid_x + vectors[:, :, 0] + x0
+    map_y = grid_y + vectors[:, :, 1] + y0
+    resampled = cv2.remap(pixels, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    region = pixels[y0:y1, x0:x1]
+    region[moved] = resampled[moved]
 
 
 def paste_change(pixels: np.ndarray, change: np.ndarray, to_photo: np.ndarray) -> None:

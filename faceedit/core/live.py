@@ -1,7 +1,7 @@
 """Live video editing that re-encodes a face only when it has changed (worker thread).
 
 Encoding a face costs an encoder and a decoder pass; a video frame rarely needs one.
-A face's encoding (identity code, recognised intensities, base decode, mask) is kept
+A face's encoding (the model's reading of it, recognised intensities, mask) is kept
 while its landmarks *in the aligned crop* move less than ``tolerance`` (a fraction of the
 crop, mean over the 68 points) and it is younger than ``max_age`` seconds. Rigid head
 motion does not move crop-space landmarks (the alignment absorbs it); a changing
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceedit.core.alignment import apply_affine, five_points, invert_affine, similarity_transform, template_points
-from faceedit.core.compositing import paste_change
+from faceedit.core.compositing import PixelEdit, apply_edit
 from faceedit.core.editor import EncodedFace, ExpressionEditor
 from faceedit.core.expressions import ExpressionTargets
 from faceedit.core.faces import DetectedFace
@@ -31,7 +31,7 @@ class _Cached:
     crop_points: np.ndarray  # the landmarks in the crop when it was encoded
     time: float
     targets: ExpressionTargets | None = None
-    change: np.ndarray | None = None
+    change: PixelEdit | None = None
 
 
 class LiveEditor:
@@ -69,7 +69,7 @@ class LiveEditor:
                 cached.targets = targets
                 self.decodes += 1
             if cached.change is not None:
-                paste_change(result, cached.change, invert_affine(to_crop))
+                apply_edit(result, cached.change, invert_affine(to_crop))
             fresh.append(cached)
         self._cache = fresh
         return result

@@ -144,7 +144,7 @@ class BatchRunner(QObject):
     def _load(self) -> None:
         """The model and the detector, once per runner (a second Start reuses them)."""
         if self._editor is None:
-            from faceedit.core.checkpoint import load_model
+            from faceedit.core.models.file import load_model
             from faceedit.core.device import resolve_device
             from faceedit.core.editor import ExpressionEditor
 

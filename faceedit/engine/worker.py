@@ -180,7 +180,7 @@ class EditWorker(QObject):
     @Slot(str, str)
     def _load_model(self, path: str, device: str) -> None:
         try:
-            from faceedit.core.checkpoint import load_model
+            from faceedit.core.models.file import load_model
             from faceedit.core.device import describe_device, resolve_device
             from faceedit.core.editor import ExpressionEditor
 
@@ -188,8 +188,8 @@ class EditWorker(QObject):
             self._editor = ExpressionEditor(model)
             self._encoded = []
             self._live = None
-            info, c = model.info, model.info.config
-            description = f"ExprGAN {c.image_size} px ×{c.width:g}, {info.parameters / 1e6:.1f} M parameters"
+            info = model.info
+            description = f"{info.describe()}, {info.parameters / 1e6:.1f} M parameters"
             p = info.provenance
             details = "\n".join(
                 [f"File: {path}", f"Network: {description}", f"Trained on: {p.data}", f"Steps: {p.steps:,}",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceedit.core.checkpoint import read_model_info
+from faceedit.core.models.file import read_model_info
 from faceedit.core.imageio import load_photo
 from faceedit.core.resources import bundled_model_path, sample_photo_path
 
@@ -40,7 +40,7 @@ def sample_edits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_default_model_keeps_the_recognised_face_bit_identical() -> None:
-    from faceedit.core.checkpoint import load_model
+    from faceedit.core.models.file import load_model
     from faceedit.core.editor import ExpressionEditor
     from faceedit.core.expressions import ExpressionTargets
     from faceedit.core.faces import face_detector
@@ -86,7 +86,7 @@ REFERENCE_EDITS = {
 def test_bundled_model_edits_are_byte_identical_to_the_recorded_ones() -> None:
     import hashlib
 
-    from faceedit.core.checkpoint import load_model
+    from faceedit.core.models.file import load_model
     from faceedit.core.editor import ExpressionEditor
     from faceedit.core.expressions import ExpressionTargets
     from faceedit.core.faces import face_detector

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.core.checkpoint import (
+from faceedit.core.models.file import (
     FORMAT_NAME,
     TRAINING_STATE_FORMAT,
     Provenance,
@@ -19,12 +19,12 @@ from faceedit.core.checkpoint import (
     save_model,
 )
 from faceedit.core.errors import ModelFileError, OutputError
-from faceedit.core.model import Generator, ModelConfig
+from faceedit.core.models.exprgan import Generator, ExprGANConfig
 
 
 def _generator() -> Generator:
     torch.manual_seed(0)
-    return Generator(ModelConfig(image_size=64, width=0.25))
+    return Generator(ExprGANConfig(image_size=64, width=0.25))
 
 
 def test_round_trip_keeps_weights_config_and_header(tmp_path: Path) -> None:
@@ -38,8 +38,8 @@ def test_round_trip_keeps_weights_config_and_header(tmp_path: Path) -> None:
     assert loaded.info.expressions[3] == "happiness"
     assert loaded.info.parameters == sum(t.numel() for t in generator.state_dict().values())
     for name, tensor in generator.state_dict().items():
-        assert torch.equal(tensor, loaded.generator.state_dict()[name]), name
-    assert not any(p.requires_grad for p in loaded.generator.parameters())
+        assert torch.equal(tensor, loaded.network.state_dict()[name]), name
+    assert not any(p.requires_grad for p in loaded.network.parameters())
 
 
 def test_half_precision_storage_is_smaller_and_close(tmp_path: Path) -> None:
@@ -50,8 +50,8 @@ def test_half_precision_storage_is_smaller_and_close(tmp_path: Path) -> None:
     loaded = load_model(tmp_path / "half.pt")
     assert loaded.info.storage_dtype == "float16"
     w = generator.decoder.fc.weight
-    assert torch.allclose(loaded.generator.decoder.fc.weight, w, atol=1e-3)
-    assert loaded.generator.decoder.fc.weight.dtype == torch.float32
+    assert torch.allclose(loaded.network.decoder.fc.weight, w, atol=1e-3)
+    assert loaded.network.decoder.fc.weight.dtype == torch.float32
 
 
 def test_existing_file_is_not_overwritten(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from faceedit.core.alignment import crop_footprint
-from faceedit.core.checkpoint import load_model
+from faceedit.core.models.file import load_model
 from faceedit.core.compositing import face_mask, paste_change
 from faceedit.core.editor import ExpressionEditor
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets, dominant_expression
@@ -71,8 +71,8 @@ def test_slider_moves_run_the_decoder_only(editor: ExpressionEditor, photo: np.n
     face = face_detector().detect(photo)[0]
     calls = {"encoder": 0, "decoder": 0}
     hooks = [
-        editor.model.generator.encoder.register_forward_hook(lambda *a: calls.__setitem__("encoder", calls["encoder"] + 1)),
-        editor.model.generator.decoder.register_forward_hook(lambda *a: calls.__setitem__("decoder", calls["decoder"] + 1)),
+        editor.model.network.encoder.register_forward_hook(lambda *a: calls.__setitem__("encoder", calls["encoder"] + 1)),
+        editor.model.network.decoder.register_forward_hook(lambda *a: calls.__setitem__("decoder", calls["decoder"] + 1)),
     ]
     try:
         encoded = editor.encode(photo, face)
@@ -114,15 +114,16 @@ def test_paste_change_touches_only_its_footprint() -> None:
 
 
 def test_luminance_model_moves_luminance_and_keeps_chromaticity(tmp_path: Path, photo: np.ndarray) -> None:
-    from faceedit.core.checkpoint import save_model
-    from faceedit.core.model import Generator, ModelConfig
+    from faceedit.core.models.file import save_model
+    from faceedit.core.models.exprgan import Generator, ExprGANConfig
 
     torch.manual_seed(3)
-    save_model(tmp_path / "luma.pt", Generator(ModelConfig(image_size=64, width=0.25, image_channels=1)))
+    save_model(tmp_path / "luma.pt", Generator(ExprGANConfig(image_size=64, width=0.25, image_channels=1)))
     editor = ExpressionEditor(load_model(tmp_path / "luma.pt"))
     encoded = editor.encode(photo, face_detector().detect(photo)[0])
     change = editor.change(encoded, np.array([0, 0, 0, 1, 0, 0], np.float32))
-    assert change is not None and change.shape == (64, 64, 1)
+    assert change is not None and change.image_change is not None and change.image_change.shape == (64, 64, 1)
+    assert change.displacement is None
     edited = editor.render(photo, [encoded], ExpressionTargets.exactly([0, 0, 0, 1, 0, 0]))
     delta = edited.astype(int) - photo
     inner = (np.abs(delta).max(axis=2) > 0) & (photo.max(axis=2) < 250) & (photo.min(axis=2) > 5)

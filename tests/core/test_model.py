@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from faceedit.core.model import (
+from faceedit.core.models.exprgan import (
     Generator,
     IdentityCodeDiscriminator,
     ImageDiscriminator,
-    ModelConfig,
+    ExprGANConfig,
     expression_code,
     paper_code,
 )
@@ -17,7 +17,7 @@ from faceedit.core.model import (
 
 @pytest.mark.parametrize("size,width,channels", [(64, 0.25, 3), (128, 0.125, 3), (64, 0.25, 1)])
 def test_all_parts_have_the_right_shapes(size: int, width: float, channels: int) -> None:
-    config = ModelConfig(image_size=size, width=width, image_channels=channels)
+    config = ExprGANConfig(image_size=size, width=width, image_channels=channels)
     generator = Generator(config)
     images = torch.rand(2, channels, size, size) * 2 - 1
     encoding = generator.encode(images)
@@ -32,7 +32,7 @@ def test_all_parts_have_the_right_shapes(size: int, width: float, channels: int)
 
 
 def test_paper_size_matches_the_release() -> None:
-    config = ModelConfig()
+    config = ExprGANConfig()
     assert config.encoder_channels() == [64, 128, 256, 512, 1024]
     assert config.decoder_channels() == [1024, 512, 256, 128, 64, 32]
     assert config.code_dim == 30
@@ -41,9 +41,9 @@ def test_paper_size_matches_the_release() -> None:
 def test_bad_configs_are_refused() -> None:
     for bad in ({"image_size": 100}, {"width": 0}, {"image_channels": 2}):
         with pytest.raises(ValueError):
-            ModelConfig(**bad)
+            ExprGANConfig(**bad)
     with pytest.raises(ValueError, match="unknown"):
-        ModelConfig.from_dict({"image_size": 64, "colour": "blue"})
+        ExprGANConfig.from_dict({"image_size": 64, "colour": "blue"})
 
 
 def test_single_expression_code_is_the_papers_controller() -> None:

@@ -182,7 +182,7 @@ def test_engine_mirrors_the_trainer(tmp_path: Path, pairs_dataset: Path) -> None
 
 
 def test_retrain_dialog_smoke_end_to_end(qtbot, no_modals, pairs_dataset: Path, retrain_work: Path) -> None:  # noqa: ANN001
-    from faceedit.core.checkpoint import read_model_info
+    from faceedit.core.models.file import read_model_info
     from faceedit.gui.retrain_dialog import RetrainDialog
 
     dialog = RetrainDialog(None, work_dir=retrain_work)

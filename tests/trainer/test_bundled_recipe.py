@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import shared_file
-from faceedit.core.model import Generator, IdentityCodeDiscriminator, ImageDiscriminator, ModelConfig
+from faceedit.core.models.exprgan import Generator, IdentityCodeDiscriminator, ImageDiscriminator, ExprGANConfig
 from trainer.config import PRESETS, resolve_config
 from trainer.data import FaceSet, batch_at, load_split, partner_indices, sample_faces
 from trainer.manifest import LABELS, FaceRecord
@@ -63,7 +63,7 @@ def test_paired_batches_flip_partners_alike() -> None:
 def test_the_edit_loss_does_not_train_the_recognition_head() -> None:
     """Only real faces teach the recogniser; the edits' gradient must not reach its weights."""
     torch.manual_seed(0)
-    config = ModelConfig(image_size=16, width=0.125, image_channels=1)
+    config = ExprGANConfig(image_size=16, width=0.125, image_channels=1)
     nets = Networks(Generator(config), ImageDiscriminator(config), IdentityCodeDiscriminator(config), ExpressionFromIdentity(config))
     stage = PRESETS["bundled"].stages[0]
     only_edit = replace(stage, weights=replace(stage.weights, pixel=0.0, recognition=0.0, paired=0.0, adv_expr=0.0, tv=0.0))
@@ -88,7 +88,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bundled_preset_trains_resumes_and_reports_its_losses(prepared: Path, tmp_path: Path) -> None:
     bundled = PRESETS["bundled"]
     assert [s.name for s in bundled.stages] == ["reconstruction"] and bundled.model.image_channels == 1
-    config = replace(resolve_config("bundled", max_steps=4), model=ModelConfig(image_size=32, width=0.125, image_channels=1), batch_size=4,
+    config = replace(resolve_config("bundled", max_steps=4), model=ExprGANConfig(image_size=32, width=0.125, image_channels=1), batch_size=4,
                      log_every=1, sample_every=2, checkpoint_every=2)
     assert load_split(prepared, "train", 1, 32).images.shape[-1] == 32  # 64-px crops, downscaled
     result = train_run(prepared, config, runs=tmp_path / "runs", device="cpu", stop_at=2)

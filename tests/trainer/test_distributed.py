@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import shared_file
-from faceedit.core.model import Generator
+from faceedit.core.models.exprgan import Generator
 from trainer.loop import load_state
 from trainer.runs import CHECKPOINT_NAME
 from trainer.train import train_run

@@ -21,11 +21,11 @@ import pytest
 import torch
 
 from faceedit.core.alignment import TEMPLATE_5, align_face
-from faceedit.core.checkpoint import Provenance, save_model
+from faceedit.core.models.file import Provenance, save_model
 from faceedit.core.errors import FaceeditError, OutputError
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.imageio import load_photo, save_photo
-from faceedit.core.model import Generator, ModelConfig
+from faceedit.core.models.exprgan import Generator, ExprGANConfig
 from trainer import evaluate as evaluate_module
 from trainer.evaluate import (
     SHEET_FOOTER,
@@ -108,7 +108,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(7)
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_model(path, Generator(ModelConfig(image_size=SIZE, width=0.25)), provenance=Provenance(data="random weights"))
+    save_model(path, Generator(ExprGANConfig(image_size=SIZE, width=0.25)), provenance=Provenance(data="random weights"))
     return path
 
 
@@ -383,7 +383,7 @@ def test_bad_inputs_raise_clear_errors(model_path: Path, prepared: Path, tmp_pat
     with pytest.raises(FaceeditError, match="not a readable model"):
         _evaluate(garbage, prepared)
 
-    nan_model = Generator(ModelConfig(image_size=SIZE, width=0.25))
+    nan_model = Generator(ExprGANConfig(image_size=SIZE, width=0.25))
     with torch.no_grad():
         nan_model.decoder.fc.weight.fill_(float("nan"))
     save_model(tmp_path / "nan.pt", nan_model)

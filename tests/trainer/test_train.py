@@ -79,7 +79,7 @@ def test_smoke_run_end_to_end_then_export_and_edit(prepared: Path, tmp_path: Pat
     out = tmp_path / "edited.jpg"
     assert faceedit_main(["edit", str(london_neutral), "-o", str(out), "--happiness", "1", "--model", str(model)]) == 0
     assert out.exists()
-    from faceedit.core.checkpoint import read_model_info
+    from faceedit.core.models.file import read_model_info
 
     info = read_model_info(model)
     assert info.provenance.steps == 9 and "pairs" in info.provenance.data

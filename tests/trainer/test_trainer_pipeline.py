@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from faceedit.cli import main as faceedit_main
-from faceedit.core.checkpoint import read_model_info
+from faceedit.core.models.file import read_model_info
 from faceedit.core.imageio import load_photo
 from test_prepare import make_oulu, oulu_frames  # noqa: F401 (the fixture is used by name)
 from trainer.cli import main as train_main

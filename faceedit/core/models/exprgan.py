@@ -1,6 +1,7 @@
-"""The one ExprGAN definition (Ding, Sricharan, Chellappa, AAAI 2018), shared by app and trainer.
+"""The ExprGAN family (Ding, Sricharan, Chellappa, AAAI 2018): one definition for app and trainer.
 
-Parts, as in the authors' release (see DESIGN.md §1), sized by :class:`ModelConfig`:
+Parts, as in the authors' release (docs/ARCHITECTURE.md, "The ExprGAN family"), sized by
+:class:`ExprGANConfig`:
 
 - :class:`Encoder` G_enc: strided 5×5 convolutions down to 4×4, FC to the identity code
   z (tanh). It also carries a *recognition head* (as TER-GAN does in one network) that
@@ -14,7 +15,11 @@ Parts, as in the authors' release (see DESIGN.md §1), sized by :class:`ModelCon
 - :class:`ImageDiscriminator` D_img with the regulariser Q on a shared trunk, and
   :class:`IdentityCodeDiscriminator` D_z (used by the trainer only).
 
-Images are N×C×S×S tensors in [−1, 1] (C = 3 for RGB, 1 for luminance models).
+Images are N×C×S×S tensors in [−1, 1] (C = 3 for RGB, 1 for luminance models; the
+conventions are owned by :mod:`faceedit.core.models.pixels`). :class:`Generator` is what a
+model file holds; it implements the family contract (:mod:`faceedit.core.models.contract`):
+an edit is the decoder's output at the target intensities minus its output at the
+recognised ones, an image change.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ExprGANConfig:
     """Architecture of one model; stored in every model file so nothing is re-typed as flags.
 
     ``width`` multiplies every channel count (1.0 = the paper's size); ``image_channels``
@@ -82,7 +88,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+    def from_dict(cls, values: dict[str, Any]) -> ExprGANConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(values) - known
         if unknown:
@@ -125,7 +131,7 @@ def _conv_down(in_ch: int, out_ch: int) -> nn.Conv2d:
 class Encoder(nn.Module):
     """G_enc and the recognition head: image → (z, recognised intensities)."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ExprGANConfig) -> None:
         super().__init__()
         channels = [config.image_channels, *config.encoder_channels()]
         self.convs = nn.ModuleList(_conv_down(a, b) for a, b in zip(channels[:-1], channels[1:]))
@@ -162,7 +168,7 @@ class _CodeConv(nn.Module):
 class Decoder(nn.Module):
     """G_dec: (z, expression code) → image in [−1, 1]."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ExprGANConfig) -> None:
         super().__init__()
         channels = config.decoder_channels()
         code_dim = config.code_dim
@@ -184,10 +190,21 @@ class Decoder(nn.Module):
         return torch.tanh(self.to_image(x, code))
 
 
-class Generator(nn.Module):
-    """What a model file holds: encoder (+ recognition), controller direction, decoder."""
+@dataclass(frozen=True)
+class ExprGANReading(FaceReading):
+    """ExprGAN's cached reading: the identity code and the decoder's output at the recognised intensities."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    z: torch.Tensor  # N×z_dim in (−1, 1)
+    base: torch.Tensor  # N×C×S×S, decode(z, recognised)
+
+
+class Generator(nn.Module):
+    """What a model file holds: encoder (+ recognition), controller direction, decoder.
+
+    Implements :class:`faceedit.core.models.contract.FaceModel` (``read``, ``render``).
+    """
+
+    def __init__(self, config: ExprGANConfig) -> None:
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
@@ -209,11 +226,23 @@ class Generator(nn.Module):
     def forward(self, images: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(images).z, intensities)
 
+    # --- the family contract (inference) ---------------------------------------------
+
+    def read(self, images: torch.Tensor) -> ExprGANReading:
+        """Encode once and cache the decoder's output at the recognised intensities."""
+        encoding = self.encode(images)
+        return ExprGANReading(encoding.intensities, encoding.z, self.decode(encoding.z, encoding.intensities))
+
+    def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
+        """The image change decode(z, target) − decode(z, recognised): the decoder's own bias cancels."""
+        assert isinstance(reading, ExprGANReading)
+        return Edit(image_change=self.decode(reading.z, intensities) - reading.base)
+
 
 class ImageDiscriminator(nn.Module):
     """D_img and Q: label-conditioned real/fake logit, and the regressed 30-d code."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ExprGANConfig) -> None:
         super().__init__()
         self.num_expressions = config.num_expressions
         widths = [config.scaled(c) for c in (16, 32, 64, 128)]
@@ -239,7 +268,7 @@ class ImageDiscriminator(nn.Module):
 class IdentityCodeDiscriminator(nn.Module):
     """D_z: tells encoder codes from the uniform prior U(−1, 1)^z_dim."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ExprGANConfig) -> None:
         super().__init__()
         dims = [config.z_dim, 64, 32, 16]
         layers: list[nn.Module] = []
@@ -249,3 +278,19 @@ class IdentityCodeDiscriminator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(1)
+
+
+def _describe(config: ExprGANConfig) -> str:
+    channels = "RGB" if config.image_channels == 3 else "luminance"
+    return f"ExprGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}"
+
+
+EXPRGAN = ModelFamily(
+    name="exprgan",
+    title="ExprGAN",
+    paper="Ding, Sricharan & Chellappa, ExprGAN: Facial Expression Editing with Controllable Expression Intensity, AAAI 2018",
+    config_from_dict=ExprGANConfig.from_dict,
+    build=Generator,
+    describe=_describe,
+)
+"""The ExprGAN entry of :data:`faceedit.core.models.families.FAMILIES`."""

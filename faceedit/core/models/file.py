@@ -3,14 +3,15 @@
 Layout (a dict saved with ``torch.save``)::
 
     format          "faceedit-model"
-    format_version  1
-    config          ModelConfig as a dict (architecture: nothing is re-typed as flags)
+    format_version  2 (version 1 files have no family field: they are ExprGAN)
+    family          the model family ("exprgan"; faceedit.core.models.families)
+    config          the family's config as a dict (architecture: nothing is re-typed as flags)
     expressions     the six expression names, in code-block order
-    normalisation   how pixels map to the model's input ([0, 255] → [−1, 1], RGB or luma)
+    normalisation   the PixelFormat: [0, 255] → [−1, 1], RGB or luma (checked on load)
     template        the 5-point alignment template the model was trained with
     provenance      data, steps, commit, date, notes (plain strings and ints)
     metrics         name → number, from evaluation (may be empty)
-    state_dict      the Generator's tensors (float32 or float16)
+    state_dict      the family network's tensors (float32 or float16)
 
 Files are read with ``torch.load(weights_only=True)``, which refuses pickles that would run
 code; every way a file can be wrong ends in a :class:`ModelFileError` with one clear line.
@@ -33,10 +34,12 @@ from faceedit.core.alignment import TEMPLATE_5
 from faceedit.core.atomic import atomic_path
 from faceedit.core.errors import ModelFileError
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.model import Generator, ModelConfig
+from faceedit.core.models.contract import FaceModel, FamilyConfig, ModelFamily
+from faceedit.core.models.families import DEFAULT_FAMILY, family_named
+from faceedit.core.models.pixels import PixelFormat
 
 FORMAT_NAME = "faceedit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TRAINING_STATE_FORMAT = "faceedit-training-state"
 
 
@@ -56,7 +59,9 @@ class ModelInfo:
     """Everything in a model file except the weights."""
 
     path: Path
-    config: ModelConfig
+    family: ModelFamily
+    config: FamilyConfig
+    pixels: PixelFormat
     expressions: tuple[str, ...]
     template: np.ndarray
     provenance: Provenance
@@ -68,37 +73,48 @@ class ModelInfo:
     def name(self) -> str:
         return self.path.stem
 
+    def describe(self) -> str:
+        """One line: family, size, channels, width (``faceedit info``, the status bar)."""
+        return self.family.describe(self.config)
+
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready for inference: the Generator in eval mode on ``device``."""
+    """A model ready for inference: the family's network in eval mode on ``device``."""
 
     info: ModelInfo
-    generator: Generator
+    network: FaceModel  # an nn.Module implementing the family contract
     device: torch.device
 
 
 def save_model(
     path: Path | str,
-    generator: Generator,
+    network: torch.nn.Module,
     *,
     provenance: Provenance | None = None,
     metrics: dict[str, float] | None = None,
     template: np.ndarray = TEMPLATE_5,
     half: bool = False,
     overwrite: bool = False,
+    family_name: str | None = None,
 ) -> None:
-    """Write ``generator`` as a model file, atomically. ``half`` stores float16 weights."""
+    """Write a family's ``network`` as a model file, atomically. ``half`` stores float16 weights.
+
+    ``family`` defaults to the family whose ``build`` made the network's class.
+    """
+    config = network.config
+    family = family_named(family_name) if family_name else _family_of(network)
     state = {
         name: (t.detach().cpu().half() if half and t.is_floating_point() else t.detach().cpu()).contiguous()
-        for name, t in generator.state_dict().items()
+        for name, t in network.state_dict().items()
     }
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "config": generator.config.to_dict(),
-        "expressions": list(EXPRESSIONS[: generator.config.num_expressions]),
-        "normalisation": {"range": [-1.0, 1.0], "channels": "rgb" if generator.config.image_channels == 3 else "luma"},
+        "family": family.name,
+        "config": config.to_dict(),
+        "expressions": list(EXPRESSIONS[: config.num_expressions]),
+        "normalisation": PixelFormat.for_channels(config.image_channels).to_dict(),
         "template": np.asarray(template, dtype=np.float64).tolist(),
         "provenance": asdict(provenance or Provenance()),
         "metrics": {str(k): float(v) for k, v in (metrics or {}).items()},
@@ -106,6 +122,15 @@ def save_model(
     }
     with atomic_path(path, overwrite=overwrite) as tmp:
         torch.save(payload, tmp)
+
+
+def _family_of(network: torch.nn.Module) -> ModelFamily:
+    from faceedit.core.models.families import FAMILIES
+
+    for family in FAMILIES.values():
+        if isinstance(family.build, type) and isinstance(network, family.build):
+            return family
+    raise ValueError(f"{type(network).__name__} is not the network of a registered model family; pass family_name")
 
 
 def _read_payload(path: Path) -> dict[str, Any]:
@@ -144,7 +169,12 @@ def _read_payload(path: Path) -> dict[str, Any]:
 
 def _info_from_payload(path: Path, payload: dict[str, Any]) -> ModelInfo:
     try:
-        config = ModelConfig.from_dict(dict(payload["config"]))
+        family = family_named(str(payload.get("family", DEFAULT_FAMILY)))
+    except KeyError as error:
+        raise ModelFileError(f"{path} is a model of a family this faceedit does not have ({error.args[0]})") from error
+    try:
+        config = family.config_from_dict(dict(payload["config"]))
+        pixels = PixelFormat.from_dict(dict(payload.get("normalisation") or {"range": [-1.0, 1.0], "channels": "rgb"}))
         expressions = tuple(str(e) for e in payload["expressions"])
         template = np.asarray(payload["template"], dtype=np.float64)
         provenance = Provenance(**dict(payload.get("provenance", {})))
@@ -158,7 +188,11 @@ def _info_from_payload(path: Path, payload: dict[str, Any]) -> ModelInfo:
         raise ModelFileError(f"{path} has an alignment template of shape {template.shape}, expected {TEMPLATE_5.shape}")
     if len(expressions) != config.num_expressions:
         raise ModelFileError(f"{path} names {len(expressions)} expressions but its network has {config.num_expressions}")
-    return ModelInfo(path, config, expressions, template, provenance, metrics, parameters, "/".join(dtypes))
+    if pixels.image_channels != config.image_channels:
+        raise ModelFileError(
+            f"{path} stores {pixels.channels} pixels but its network takes {config.image_channels} channel(s)"
+        )
+    return ModelInfo(path, family, config, pixels, expressions, template, provenance, metrics, parameters, "/".join(dtypes))
 
 
 def read_model_info(path: Path | str) -> ModelInfo:
@@ -172,10 +206,10 @@ def load_model(path: Path | str, device: torch.device | str = "cpu") -> LoadedMo
     path = Path(path)
     payload = _read_payload(path)
     info = _info_from_payload(path, payload)
-    generator = Generator(info.config)
+    network = info.family.build(info.config)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
     try:
-        result = generator.load_state_dict(state, strict=False)
+        result = network.load_state_dict(state, strict=False)
     except RuntimeError as error:  # tensor shapes disagree with the stored config
         raise ModelFileError(f"{path} does not match its own configuration (tensor shapes differ)") from error
     if result.missing_keys or result.unexpected_keys:
@@ -185,7 +219,24 @@ def load_model(path: Path | str, device: torch.device | str = "cpu") -> LoadedMo
         if result.unexpected_keys:
             parts.append(f"unexpected {', '.join(result.unexpected_keys[:3])}")
         raise ModelFileError(f"{path} does not match its own configuration: {'; '.join(parts)}")
-    generator.requires_grad_(False)
-    generator.eval()
+    network.requires_grad_(False)
+    network.eval()
     device = torch.device(device)
-    return LoadedModel(info, generator.to(device), device)
+    return LoadedModel(info, network.to(device), device)
+
+
+def in_memory_model(network: torch.nn.Module, name: str = "in-memory", device: torch.device | str = "cpu") -> LoadedModel:
+    """A :class:`LoadedModel` around a network that was never saved (benchmarks, tests).
+
+    The network is put in eval mode without gradients, as :func:`load_model` does.
+    """
+    config = network.config
+    info = ModelInfo(
+        Path(name), _family_of(network), config, PixelFormat.for_channels(config.image_channels),
+        tuple(EXPRESSIONS[: config.num_expressions]), TEMPLATE_5, Provenance(), {},
+        sum(p.numel() for p in network.parameters()), "float32",
+    )
+    network.requires_grad_(False)
+    network.eval()
+    device = torch.device(device)
+    return LoadedModel(info, network.to(device), device)

@@ -1,0 +1,97 @@
+"""What every model family provides, and the typed results the editor consumes.
+
+A *model family* (ExprGAN today; the families of the other source papers later) is one
+network that can read a face and render it at other expression intensities. The editor,
+the engine, the GUI, the CLI and batch export know only this contract; they never touch a
+family's layers. Adding a family or a new kind of output ("head") touches this package
+(and the trainer, which trains it), nothing else — docs/ARCHITECTURE.md, "Where to add".
+
+A family's network is an ``nn.Module`` that implements :class:`FaceModel`:
+
+- :meth:`FaceModel.read` runs once per face: it returns a :class:`FaceReading` with the
+  recognised intensities and whatever the family caches to make later renders cheap.
+- :meth:`FaceModel.render` runs once per slider state: it returns an :class:`Edit`, the
+  change from the face as read to the face at the asked intensities, in crop space.
+
+Both run on the thread that owns the model, inside ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+
+class FamilyConfig(Protocol):
+    """What the editor and the model file need of any family's architecture config."""
+
+    image_size: int
+    image_channels: int
+    num_expressions: int
+
+    def to_dict(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class FaceReading:
+    """A model's reading of N aligned faces. Families subclass it to cache their own state."""
+
+    recognised: torch.Tensor  # N×K in [0, 1], the expression intensities the model reads
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What a model renders for a target expression, in crop space; every part is optional.
+
+    - ``image_change``: N×C×S×S, added to the face, in model units (:mod:`.pixels`: one
+      unit is 127.5 grey levels; C = 1 moves luminance).
+    - ``displacement``: N×2×S×S, a backward warp in crop pixels: output pixel (x, y) takes
+      the face's pixel at (x + dx, y + dy). Applied before ``image_change``.
+    - ``mask``: N×1×S×S in [0, 1], where the model wants its edit to apply; the editor
+      multiplies it with its own feathered face mask (pixels outside the face never change).
+
+    An edit with no parts changes nothing.
+    """
+
+    image_change: torch.Tensor | None = None
+    displacement: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.image_change is None and self.displacement is None
+
+
+@runtime_checkable
+class FaceModel(Protocol):
+    """The inference side of a model family (an ``nn.Module``)."""
+
+    config: FamilyConfig
+
+    def read(self, images: torch.Tensor) -> FaceReading:
+        """Read N×C×S×S model images (:mod:`.pixels`) once; cache what renders need."""
+        ...
+
+    def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
+        """The edit that moves the faces of ``reading`` to ``intensities`` (N×K in [0, 1]).
+
+        At the recognised intensities the edit must change nothing (an all-zero change):
+        the editor relies on it for a slider that is back where it started.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A family's entry in the registry and in the model-file format (its ``family`` field)."""
+
+    name: str  # the model file's "family" value and the trainer's --family choice
+    title: str  # shown to people: "ExprGAN"
+    paper: str  # the source document it comes from
+    config_from_dict: Callable[[dict], FamilyConfig]
+    build: Callable[[FamilyConfig], nn.Module]  # an untrained network implementing FaceModel
+    describe: Callable[[FamilyConfig], str]  # one line: size, channels, width
