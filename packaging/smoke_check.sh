@@ -48,11 +48,11 @@ import sys
 
 import torch
 
-from faceedit.core.checkpoint import Provenance, save_model
-from faceedit.core.model import Generator, ModelConfig
+from faceedit.core.models.file import Provenance, save_model
+from faceedit.core.models.exprgan import ExprGANConfig, Generator
 
 torch.manual_seed(0)
-save_model(sys.argv[1], Generator(ModelConfig(image_size=64, width=0.25)),
+save_model(sys.argv[1], Generator(ExprGANConfig(image_size=64, width=0.25)),
            provenance=Provenance(data="random weights for the smoke check", steps=0))
 EOF
 start=$(now)
