@@ -1,4 +1,6 @@
-"""The ``faceedit`` command line (contract: DESIGN.md §4). Calls core, never the GUI.
+"""The ``faceedit`` command line. Calls core, never the GUI.
+
+The contract: docs/ARCHITECTURE.md, "The command line".
 
 Every command that fails for a reason the user can act on prints one line
 ``faceedit: error: …`` to stderr and exits 1 (2 for wrong usage), without a traceback.
@@ -61,6 +63,10 @@ def _face_index(text: str) -> int:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="FILE", help="faceedit model file (default: $FACEEDIT_MODEL or the bundled model)")
     parser.add_argument("--device", metavar="DEV", help="auto (default, or $FACEEDIT_DEVICE), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--precision", metavar="P",
+        help="auto (default, or $FACEEDIT_PRECISION), fp32 or bf16; auto is bf16 where the CPU or GPU computes it natively",
+    )
 
 
 def _add_expression_options(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +148,7 @@ def _open_editor(args: argparse.Namespace) -> tuple[FaceDetector, ExpressionEdit
     from faceedit.core.resources import default_model_path
 
     device = resolve_device(args.device)
-    model = load_model(default_model_path(args.model), device)
+    model = load_model(default_model_path(args.model), device, args.precision)
     return face_detector(), ExpressionEditor(model)
 
 
@@ -297,10 +303,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from faceedit.core.device import describe_device, resolve_device, resolve_precision
     from faceedit.core.models.file import read_model_info
     from faceedit.core.resources import default_model_path
 
     info = read_model_info(default_model_path(args.model_file or args.model))
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
     if args.json:
         data = {
             "path": str(info.path),
@@ -311,12 +320,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
             "storage": info.storage_dtype,
             "provenance": asdict(info.provenance),
             "metrics": info.metrics,
+            "device": describe_device(device),
+            "precision": precision.name,
         }
         print(json.dumps(data, indent=2))
         return 0
     print(f"model       {info.path}")
     print(f"family      {info.family.title} ({info.family.paper})")
     print(f"network     {info.describe()}, {info.parameters:,} parameters ({info.storage_dtype})")
+    print(f"device      {describe_device(device)}, {precision.describe()}")
     print(f"expressions {', '.join(info.expressions)}")
     p = info.provenance
     print(f"trained on  {p.data}; {p.steps:,} steps; commit {p.commit}; {p.date}")

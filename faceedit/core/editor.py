@@ -54,7 +54,8 @@ class ExpressionEditor:
     @torch.inference_mode()
     def encode_aligned(self, face: DetectedFace, aligned: AlignedFace) -> EncodedFace:
         """Let the model read an already aligned face once (the trainer's prepared crops too)."""
-        reading = self.model.network.read(crop_to_tensor(aligned.crop, self._channels, self.model.device))
+        with self.model.precision.autocast():
+            reading = self.model.network.read(crop_to_tensor(aligned.crop, self._channels, self.model.device))
         recognised = reading.recognised[0].float().cpu().numpy()
         return EncodedFace(face, aligned, face_mask(aligned.landmarks, self.size), recognised, reading)
 
@@ -73,7 +74,9 @@ class ExpressionEditor:
         if np.array_equal(intensities, encoded.recognised):
             return None
         target = torch.from_numpy(intensities).to(self.model.device).unsqueeze(0)
-        edit = self.model.network.render(encoded.reading, target)
+        # The same precision as the reading: an edit is a difference of two renders.
+        with self.model.precision.autocast():
+            edit = self.model.network.render(encoded.reading, target)
         if edit.is_empty:
             return None
         mask = encoded.mask

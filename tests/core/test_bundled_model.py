@@ -92,7 +92,7 @@ def test_bundled_model_edits_are_byte_identical_to_the_recorded_ones() -> None:
     from faceedit.core.faces import face_detector
 
     pixels = load_photo(sample_photo_path()).pixels
-    editor = ExpressionEditor(load_model(bundled_model_path()))
+    editor = ExpressionEditor(load_model(bundled_model_path(), precision="fp32"))
     faces = [editor.encode(pixels, face) for face in face_detector().detect(pixels)]
     for targets, digest in REFERENCE_EDITS.items():
         edited = editor.render(pixels, faces, ExpressionTargets.from_mapping(dict(targets)))

@@ -32,6 +32,7 @@ import torch
 
 from faceedit.core.alignment import TEMPLATE_5
 from faceedit.core.atomic import atomic_path
+from faceedit.core.device import FP32, Precision, resolve_precision
 from faceedit.core.errors import ModelFileError
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import FaceModel, FamilyConfig, ModelFamily
@@ -85,6 +86,7 @@ class LoadedModel:
     info: ModelInfo
     network: FaceModel  # an nn.Module implementing the family contract
     device: torch.device
+    precision: Precision = FP32  # what its forward passes run at (autocast)
 
 
 def save_model(
@@ -201,8 +203,12 @@ def read_model_info(path: Path | str) -> ModelInfo:
     return _info_from_payload(path, _read_payload(path))
 
 
-def load_model(path: Path | str, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a model file for inference (float32, eval mode, no gradients) on ``device``."""
+def load_model(path: Path | str, device: torch.device | str = "cpu", precision: str | None = None) -> LoadedModel:
+    """Load a model file for inference (float32 weights, eval mode, no gradients) on ``device``.
+
+    ``precision`` ("auto", "fp32", "bf16"; None: $FACEEDIT_PRECISION, else auto) is what
+    the editor's forward passes run at (:func:`faceedit.core.device.resolve_precision`).
+    """
     path = Path(path)
     payload = _read_payload(path)
     info = _info_from_payload(path, payload)
@@ -222,10 +228,12 @@ def load_model(path: Path | str, device: torch.device | str = "cpu") -> LoadedMo
     network.requires_grad_(False)
     network.eval()
     device = torch.device(device)
-    return LoadedModel(info, network.to(device), device)
+    return LoadedModel(info, network.to(device), device, resolve_precision(precision, device))
 
 
-def in_memory_model(network: torch.nn.Module, name: str = "in-memory", device: torch.device | str = "cpu") -> LoadedModel:
+def in_memory_model(
+    network: torch.nn.Module, name: str = "in-memory", device: torch.device | str = "cpu", precision: str = "fp32"
+) -> LoadedModel:
     """A :class:`LoadedModel` around a network that was never saved (benchmarks, tests).
 
     The network is put in eval mode without gradients, as :func:`load_model` does.
@@ -239,4 +247,4 @@ def in_memory_model(network: torch.nn.Module, name: str = "in-memory", device: t
     network.requires_grad_(False)
     network.eval()
     device = torch.device(device)
-    return LoadedModel(info, network.to(device), device)
+    return LoadedModel(info, network.to(device), device, resolve_precision(precision, device))
