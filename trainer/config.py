@@ -1,16 +1,19 @@
 """Training configuration: presets, loss weights, and the curriculum as data.
 
-The paper's three-stage curriculum (DESIGN.md §1) is a table of :class:`Stage` rows, each
-naming the parts it trains, its loss weights and its length; one loop walks the table.
+The paper's three-stage curriculum (docs/ARCHITECTURE.md, "The ExprGAN family") is a table
+of :class:`Stage` rows, each naming the parts it trains, its loss weights and its length; one
+loop walks the table (docs/ARCHITECTURE.md, "A training step").
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from faceedit.core.models.exprgan import ExprGANConfig
 
+# The names a stage's ``trains`` may use: the ExprGAN objective's network table's parts
+# (trainer/families/exprgan.py; a test keeps the two equal).
 PARTS = ("encoder", "decoder", "d_img", "d_z", "d_expr")
 
 
@@ -33,6 +36,20 @@ class LossWeights:
 
     def scaled(self, **overrides: float) -> LossWeights:
         return replace(self, **overrides)
+
+    def weight_of(self, loss: str) -> float:
+        """The weight of loss key ``"G/<field>"`` (or ``"D/<field>"``): this object's ``field``.
+
+        ``KeyError`` for a key naming no field, so a loss cannot silently count with a made-up weight.
+        """
+        field = loss.partition("/")[2]
+        if field not in LOSS_WEIGHT_FIELDS:
+            raise KeyError(f"loss {loss!r} has no weight: LossWeights has no field {field!r}")
+        return float(getattr(self, field))
+
+
+# The names a loss key may end in ("G/<field>"): every weight is looked up, none hand-mapped.
+LOSS_WEIGHT_FIELDS = frozenset(f.name for f in fields(LossWeights))
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from faceedit.core.models.file import Provenance, save_model
 from faceedit.core.errors import FaceeditError
-from faceedit.core.models.exprgan import Generator
 from trainer.config import TrainConfig
-from trainer.loop import load_state
+from trainer.families import objective_for
 from trainer.manifest import read_prepared
 from trainer.runs import CHECKPOINT_NAME, read_config
+from trainer.state import load_state
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,16 +60,17 @@ def _numeric_metrics(path: Path | None) -> dict[str, float]:
 def export_run(run: Path, output: Path, *, metrics: Path | None = None, half: bool = False, notes: str = "", overwrite: bool = False) -> Path:
     """Write the generator of ``run``'s last checkpoint as a faceedit model file."""
     state = load_state(run / CHECKPOINT_NAME)
-    config = TrainConfig.from_dict(state["config"])
-    generator = Generator(config.model)
-    generator.load_state_dict(state["generator"])
+    config = TrainConfig.from_dict(state.config)
+    objective = objective_for()
+    generator = objective.spec(objective.generator).build(config.model)
+    generator.load_state_dict(state.networks[objective.generator])
     prepared = Path(read_config(run)["prepared"])
     try:
         info, _ = read_prepared(prepared)
         data = f"{info.kind} dataset at {info.root} (prepared in {prepared})"
     except FaceeditError:
         data = f"prepared dataset {prepared} (no longer readable)"
-    provenance = Provenance(data=data, steps=int(state["step"]), commit=_commit(),
+    provenance = Provenance(data=data, steps=state.step, commit=_commit(),
                             notes=notes or f"preset {config.preset}; run {run.name}")
     save_model(output, generator, provenance=provenance, metrics=_numeric_metrics(metrics), half=half, overwrite=overwrite)
     return output

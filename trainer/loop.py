@@ -1,8 +1,15 @@
 """The training loop: walks the curriculum table, one process or many (torchrun).
 
-``train()`` can be driven from the command line, from a test, or from the GUI's retrain
-dialog (through ``faceedit-train`` in a separate process): ``progress_fn`` is called at
-every logged step, and ``abort_fn`` is polled every step (returning True saves and stops).
+The loop knows no network by name: the family's objective (:mod:`trainer.families`) gives
+it a table of networks (each built from the model config, with one optimiser) and a table
+of discriminator updates; a step is the generator pass, then the rows in order
+(docs/ARCHITECTURE.md, "A training step"). The state is saved and restored by walking the
+network table (:mod:`trainer.state`).
+
+:meth:`Trainer.run_loop` (reached through :func:`trainer.train.train_run`) can be driven
+from the command line, from a test, or from the GUI's retrain dialog (through
+``faceedit-train`` in a separate process): ``progress_fn`` is called at every logged step,
+and ``abort_fn`` is polled every step (returning True saves and stops).
 
 Multi-process: under ``torchrun`` each process trains on its slice of the global batch and
 gradients are averaged across processes before every optimiser step (what
@@ -23,25 +30,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from faceedit.core.models.file import TRAINING_STATE_FORMAT
 from faceedit.core.errors import FaceeditError
-from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.pixels import model_to_uint8, uint8_to_model
-from faceedit.core.models.exprgan import Generator, IdentityCodeDiscriminator, ImageDiscriminator
-from trainer.config import TrainConfig
-from trainer.data import FaceSet, batch_at, load_split
-from trainer.objective import (
-    ExpressionFromIdentity,
-    IdentityFn,
-    Networks,
-    code_discriminator_loss,
-    expression_adversary_loss,
-    generator_pass,
-    image_discriminator_loss,
-)
+from trainer.config import Stage, TrainConfig
+from trainer.data import Batch, FaceSet, batch_at, load_split
+from trainer.families import objective_for
+from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn
 from trainer.runs import CHECKPOINT_NAME, Progress, RunLog, save_sample_grid
+from trainer.state import TrainingState
 
-STATE_VERSION = 1
 ProgressFn = Callable[[Progress], None]
 AbortFn = Callable[[], bool]
 
@@ -119,22 +116,28 @@ def _broadcast_parameters(modules: list[nn.Module], world: World) -> None:
 
 
 class Trainer:
-    """Holds networks, optimisers and data for one run; :meth:`run` walks the stages."""
+    """Holds networks, optimisers and data for one run; :meth:`run_loop` walks the stages."""
 
-    def __init__(self, config: TrainConfig, prepared: Path, run: Path, device: torch.device, world: World = World()) -> None:
+    def __init__(
+        self, config: TrainConfig, prepared: Path, run: Path, device: torch.device, world: World = World(),
+        objective: FamilyObjective | None = None,
+    ) -> None:
         self.config, self.prepared, self.run, self.device, self.world = config, prepared, run, device, world
+        self.objective = objective or objective_for()
+        unknown = {part for stage in config.stages for part in stage.trains} - set(self.objective.parts)
+        if unknown:
+            raise FaceeditError(f"the curriculum trains {sorted(unknown)}, which the {self.objective.family} family does not have")
         torch.manual_seed(config.seed)
         model = config.model
-        self.nets = Networks(
-            Generator(model), ImageDiscriminator(model), IdentityCodeDiscriminator(model), ExpressionFromIdentity(model)
-        )
+        # Built in the table's order right after seeding: that order fixes the initial weights.
+        self.networks: dict[str, nn.Module] = {spec.name: spec.build(model) for spec in self.objective.networks}
         for module in self.modules:
             module.to(device, memory_format=torch.channels_last)
         _broadcast_parameters(self.modules, world)
-        self.opt_g = torch.optim.Adam(self.nets.generator.parameters(), lr=config.lr, betas=config.betas)
-        self.opt_d_img = torch.optim.Adam(self.nets.d_img.parameters(), lr=config.lr, betas=config.betas)
-        self.opt_d_z = torch.optim.Adam(self.nets.d_z.parameters(), lr=config.lr, betas=config.betas)
-        self.opt_d_expr = torch.optim.Adam(self.nets.d_expr.parameters(), lr=config.lr, betas=config.betas)
+        self.optimisers: dict[str, torch.optim.Optimizer] = {
+            spec.name: spec.optimiser(self.networks[spec.name].parameters(), config) for spec in self.objective.networks
+        }
+        self.nets = self.objective.bundle(self.networks)  # the family's typed view, for its losses
         self.train_set = load_split(prepared, "train", model.image_channels, model.image_size)
         if len(self.train_set) == 0:
             raise FaceeditError(f"{prepared} has no training faces")
@@ -145,7 +148,11 @@ class Trainer:
 
     @property
     def modules(self) -> list[nn.Module]:
-        return [self.nets.generator, self.nets.d_img, self.nets.d_z, self.nets.d_expr]
+        return list(self.networks.values())
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.networks[self.objective.generator]
 
     def identity_loss(self) -> IdentityFn | None:
         uses = any(s.weights.identity > 0 or s.weights.identity_edit > 0 for s in self.config.stages)
@@ -157,77 +164,61 @@ class Trainer:
 
     # --- state -------------------------------------------------------------------------
 
-    def state(self) -> dict:
-        return {
-            "format": TRAINING_STATE_FORMAT,
-            "format_version": STATE_VERSION,
-            "config": self.config.to_dict(),
-            "prepared": str(self.prepared),
-            "step": self.step,
-            "generator": self.nets.generator.state_dict(),
-            "d_img": self.nets.d_img.state_dict(),
-            "d_z": self.nets.d_z.state_dict(),
-            "d_expr": self.nets.d_expr.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d_img": self.opt_d_img.state_dict(),
-            "opt_d_z": self.opt_d_z.state_dict(),
-            "opt_d_expr": self.opt_d_expr.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
-        }
+    def state(self) -> TrainingState:
+        """Every network and optimiser of the table, by name, with the step and the RNG."""
+        return TrainingState(
+            step=self.step,
+            config=self.config.to_dict(),
+            prepared=str(self.prepared),
+            networks={name: module.state_dict() for name, module in self.networks.items()},
+            optimisers={name: optimiser.state_dict() for name, optimiser in self.optimisers.items()},
+            rng={"torch": torch.get_rng_state()},
+        )
 
     def save(self) -> None:
         if self.world.is_main:
-            from faceedit.core.atomic import atomic_path
+            self.state().save(self.run / CHECKPOINT_NAME)
 
-            with atomic_path(self.run / CHECKPOINT_NAME, overwrite=True) as tmp:
-                torch.save(self.state(), tmp)
-
-    def load(self, state: dict) -> None:
-        self.nets.generator.load_state_dict(state["generator"])
-        self.nets.d_img.load_state_dict(state["d_img"])
-        self.nets.d_z.load_state_dict(state["d_z"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d_img.load_state_dict(state["opt_d_img"])
-        self.opt_d_z.load_state_dict(state["opt_d_z"])
-        if "d_expr" in state:  # states written before D_expr existed lack it
-            self.nets.d_expr.load_state_dict(state["d_expr"])
-            self.opt_d_expr.load_state_dict(state["opt_d_expr"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.step = int(state["step"])
+    def load(self, state: TrainingState) -> None:
+        """Continue from ``state``: every network of the table and its optimiser, the step, the RNG."""
+        for spec in self.objective.networks:
+            if spec.name not in state.networks or spec.name not in state.optimisers:
+                if spec.added_later:  # states written before it existed: it starts fresh
+                    continue
+                raise FaceeditError(f"the training state has no {spec.name} network or optimiser to resume from")
+            self.networks[spec.name].load_state_dict(state.networks[spec.name])
+            self.optimisers[spec.name].load_state_dict(state.optimisers[spec.name])
+        torch.set_rng_state(state.rng["torch"])
+        self.step = state.step
 
     # --- one step ------------------------------------------------------------------------
 
     def train_step(self) -> dict[str, float]:
-        config, nets = self.config, self.nets
+        config, objective = self.config, self.objective
         _, stage = config.stage_at(self.step)
         batch = batch_at(
             self.train_set, self.step, batch_size=config.batch_size, seed=config.seed, z_dim=config.model.z_dim,
             mix_probability=config.mix_probability, flips=config.flips, rank=self.world.rank,
             world=self.world.size, device=self.device, balanced=config.balanced, paired_fraction=config.paired_fraction,
         )
-        trains = set(stage.trains)
-        generator_parts = [getattr(nets.generator, p) for p in ("encoder", "decoder") if p in trains]
+        generator_parts = objective.spec(objective.generator).trained_modules(self.generator, stage.trains)
         for module in self.modules:
             module.train()
             module.requires_grad_(False)
         for part in generator_parts:
             part.requires_grad_(True)
         with self._autocast():
-            g = generator_pass(nets, batch, stage, self.identity_loss())
+            g = objective.generator_pass(self.nets, batch, stage, self.identity_loss())
         losses = {k: v.detach() for k, v in g.losses.items()}
-        self.opt_g.zero_grad(set_to_none=True)
+        optimiser = self.optimisers[objective.generator]
+        optimiser.zero_grad(set_to_none=True)
         if g.total.requires_grad:
             g.total.backward()
             _average_gradients([p for part in generator_parts for p in part.parameters()], self.world)
-            self.opt_g.step()
-
-        if "d_img" in trains:
-            losses.update(self._update(nets.d_img, self.opt_d_img, lambda: image_discriminator_loss(nets, batch, g.edits, stage),
-                                       weights={"D/q": stage.weights.q}))
-        if "d_z" in trains and g.z is not None:
-            losses.update(self._update(nets.d_z, self.opt_d_z, lambda: code_discriminator_loss(nets, batch, g.z)))
-        if "d_expr" in trains and g.z is not None and stage.weights.adv_expr > 0:
-            losses.update(self._update(nets.d_expr, self.opt_d_expr, lambda: expression_adversary_loss(nets, batch, g.z)))
+            optimiser.step()
+        for row in objective.discriminators:
+            if row.runs(stage, g):
+                losses.update(self._update(row, batch, g, stage))
         self.step += 1
         values = {k: float(v) for k, v in losses.items()}
         values["G/total"] = float(g.total.detach())
@@ -243,15 +234,14 @@ class Trainer:
     def _autocast(self) -> torch.autocast:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
-    def _update(
-        self, module: nn.Module, optimiser: torch.optim.Optimizer, compute: Callable[[], dict[str, torch.Tensor]],
-        weights: dict[str, float] | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """One optimiser step of a discriminator on its losses (weight 1 unless ``weights`` says)."""
+    def _update(self, row: DiscriminatorUpdate, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
+        """One optimiser step of the row's network on its losses (weight 1 unless the row names the key)."""
+        module, optimiser = self.networks[row.network], self.optimisers[row.network]
         module.requires_grad_(True)
         with self._autocast():
-            losses = compute()
-        total = sum((weights or {}).get(name, 1.0) * value for name, value in losses.items())
+            losses = row.loss(self.nets, batch, g, stage)
+        weights = row.weights(stage)
+        total = sum(weights.get(name, 1.0) * value for name, value in losses.items())
         optimiser.zero_grad(set_to_none=True)
         total.backward()
         _average_gradients(list(module.parameters()), self.world)
@@ -262,17 +252,12 @@ class Trainer:
 
     @torch.no_grad()
     def sample_rows(self) -> list[list[np.ndarray]]:
-        """Fixed faces × [input, reconstruction at the recognised intensities, six expressions at 1.0]."""
-        g = self.nets.generator
+        """Fixed faces × the family's sample columns (ExprGAN: input, reconstruction, six expressions)."""
+        g = self.generator
         g.eval()
         count = min(self.config.sample_faces, len(self.sample_set))
         images = uint8_to_model(self.sample_set.images[:count].to(self.device))
-        encoding = g.encode(images)
-        columns = [images, g.decode(encoding.z, encoding.intensities)]
-        for k in range(len(EXPRESSIONS)):
-            target = torch.zeros(count, len(EXPRESSIONS), device=self.device)
-            target[:, k] = 1.0
-            columns.append(g.decode(encoding.z, target))
+        columns = self.objective.sample_columns(g, images)
         g.train()
         tiles = [model_to_uint8(column) for column in columns]
         tiles = [np.repeat(t, 3, axis=3) if t.shape[3] == 1 else t for t in tiles]
@@ -331,17 +316,3 @@ def _stage_end(config: TrainConfig, step: int) -> int:
             return end
     return end
 
-
-def load_state(path: Path) -> dict:
-    """A training state, loaded safely; a clear error when the file is something else."""
-    if not path.exists():
-        raise FaceeditError(f"no training state at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise FaceeditError(f"{path} is not a readable training state ({type(error).__name__})") from error
-    if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
-        raise FaceeditError(f"{path} is not a faceedit training state")
-    if int(state.get("format_version", 0)) > STATE_VERSION:
-        raise FaceeditError(f"{path} was written by a newer faceedit-train")
-    return state

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from faceedit.core.errors import FaceeditError
 from trainer.config import PRESETS, TrainConfig, resolve_config
-from trainer.loop import AbortFn, ProgressFn, Trainer, TrainResult, World, init_world, load_state
+from trainer.loop import AbortFn, ProgressFn, Trainer, TrainResult, World, init_world
 from trainer.manifest import read_prepared
 from trainer.runs import CHECKPOINT_NAME, Progress, new_run_dir, read_config, write_config
+from trainer.state import TrainingState, load_state
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,16 +65,22 @@ def train_run(
     stop_at: int | None = None,
     progress_fn: ProgressFn | None = None,
     abort_fn: AbortFn | None = None,
+    resume_state: TrainingState | None = None,
 ) -> TrainResult:
-    """Start a new run under ``runs`` (or resume ``resume``) and train it; the library entry point."""
+    """Start a new run under ``runs`` (or resume ``resume``) and train it; the library entry point.
+
+    Resuming takes the config from the run's checkpoint, ignoring ``config``; a caller that
+    has loaded the checkpoint already passes it as ``resume_state`` (and the prepared folder
+    it read from the run's config as ``prepared``) so neither file is read twice.
+    """
     world, torch_device = init_world(device)
+    state: TrainingState | None = None
     if resume is not None:
-        state = load_state(resume / CHECKPOINT_NAME)
-        config = TrainConfig.from_dict(state["config"])
+        state = resume_state if resume_state is not None else load_state(resume / CHECKPOINT_NAME)
+        config = TrainConfig.from_dict(state.config)
         prepared = Path(read_config(resume)["prepared"]) if prepared is None else prepared
         run = resume
     else:
-        state = None
         if runs is None:
             raise FaceeditError("a new run needs a runs folder")
         if prepared is None:
@@ -100,10 +107,12 @@ def _agree_on_run(run: Path, world: World) -> Path:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    state: TrainingState | None = None  # loaded once here, handed to train_run
     if args.resume is not None:
         if not (args.resume / CHECKPOINT_NAME).exists():
             raise FaceeditError(f"{args.resume} has no {CHECKPOINT_NAME} to resume from")
-        config = TrainConfig.from_dict(load_state(args.resume / CHECKPOINT_NAME)["config"])
+        state = load_state(args.resume / CHECKPOINT_NAME)
+        config = TrainConfig.from_dict(state.config)
         prepared = Path(read_config(args.resume)["prepared"])
     else:
         if not args.prepared.is_dir():
@@ -114,7 +123,8 @@ def run_train(args: argparse.Namespace) -> int:
         print(_plan(config, prepared, args.device or "auto", 1))
         return 0
     stop_at = args.max_steps if args.resume is not None else None
-    result = train_run(prepared, config, None if args.resume else args.out, args.resume, args.device, stop_at, _print_progress)
+    result = train_run(prepared, config, None if args.resume else args.out, args.resume, args.device, stop_at, _print_progress,
+                       resume_state=state)
     if result.status == "finished":
         print(f"finished {result.steps} steps in {result.run}; export with: faceedit-train export {result.run} -o model.pt")
         return 0

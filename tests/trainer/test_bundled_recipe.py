@@ -14,7 +14,7 @@ from faceedit.core.models.exprgan import Generator, IdentityCodeDiscriminator, I
 from trainer.config import PRESETS, resolve_config
 from trainer.data import FaceSet, batch_at, load_split, partner_indices, sample_faces
 from trainer.manifest import LABELS, FaceRecord
-from trainer.objective import ExpressionFromIdentity, Networks, expression_class, generator_pass
+from trainer.families.exprgan import ExpressionFromIdentity, Networks, expression_class, generator_pass
 from trainer.train import train_run
 
 

@@ -13,8 +13,8 @@ import torch
 
 from conftest import shared_file
 from faceedit.core.models.exprgan import Generator
-from trainer.loop import load_state
 from trainer.runs import CHECKPOINT_NAME
+from trainer.state import load_state
 from trainer.train import train_run
 
 HERE = Path(__file__).resolve().parent
@@ -44,8 +44,8 @@ def test_two_processes_agree_with_one(prepared: Path, tmp_path: Path) -> None:
     a, b = load_state(single.run / CHECKPOINT_NAME), load_state(two_run / CHECKPOINT_NAME)
     torch.manual_seed(0)  # the runs' initial weights (Trainer seeds, then builds the Generator first)
     start = Generator(reconstruction_config(4).model).state_dict()
-    moved_one = torch.cat([(a["generator"][k] - start[k]).flatten() for k in start if start[k].is_floating_point()])
-    moved_two = torch.cat([(b["generator"][k] - start[k]).flatten() for k in start if start[k].is_floating_point()])
+    moved_one = torch.cat([(a.networks["generator"][k] - start[k]).flatten() for k in start if start[k].is_floating_point()])
+    moved_two = torch.cat([(b.networks["generator"][k] - start[k]).flatten() for k in start if start[k].is_floating_point()])
     assert moved_one.norm() > 0
     # Same global batch, gradients averaged: the updates agree. Not bit for bit: Adam's first
     # steps turn tiny gradients that a different summation order flips into ±lr moves.
@@ -57,7 +57,7 @@ def test_two_processes_agree_with_one(prepared: Path, tmp_path: Path) -> None:
     c = load_state(other.run / CHECKPOINT_NAME)
     torch.manual_seed(1)
     start_c = Generator(reconstruction_config(4).model).state_dict()
-    moved_other = torch.cat([(c["generator"][k] - start_c[k]).flatten() for k in start_c if start_c[k].is_floating_point()])
+    moved_other = torch.cat([(c.networks["generator"][k] - start_c[k]).flatten() for k in start_c if start_c[k].is_floating_point()])
     control = torch.nn.functional.cosine_similarity(moved_one, moved_other, dim=0).item()
     print(f"cosine two-vs-one {cosine:.5f}, control {control:.5f}")
     assert cosine > 0.99 and control < cosine - 0.05, (cosine, control)
@@ -74,4 +74,4 @@ def test_train_command_runs_under_torchrun(prepared: Path, tmp_path: Path) -> No
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1  # one run folder, made by rank 0 and shared
     state = load_state(runs[0] / CHECKPOINT_NAME)
-    assert state["step"] == 3 and all(torch.isfinite(t).all() for t in state["generator"].values())
+    assert state.step == 3 and all(torch.isfinite(t).all() for t in state.networks["generator"].values())

@@ -13,8 +13,9 @@ import torch
 from conftest import shared_file
 from trainer.config import PRESETS, LossWeights, resolve_config
 from trainer.data import batch_at, load_split
-from trainer.loop import TrainingStopped, load_state
+from trainer.loop import TrainingStopped
 from trainer.runs import CHECKPOINT_NAME
+from trainer.state import load_state
 from trainer.train import train_run
 
 
@@ -95,10 +96,17 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(prepared: Path, tmp
     assert resumed.status == "finished" and resumed.steps == 9
     a = load_state(straight.run / CHECKPOINT_NAME)
     b = load_state(resumed.run / CHECKPOINT_NAME)
-    for part in ("generator", "d_img", "d_z"):
-        for name, tensor in a[part].items():
-            assert torch.equal(tensor, b[part][name]), f"{part}.{name}"
-    assert torch.equal(a["opt_g"]["state"][0]["exp_avg"], b["opt_g"]["state"][0]["exp_avg"])
+    assert a.networks.keys() == b.networks.keys() == {"generator", "d_img", "d_z", "d_expr"}
+    for part in a.networks:
+        for name, tensor in a.networks[part].items():
+            assert torch.equal(tensor, b.networks[part][name]), f"{part}.{name}"
+    assert torch.equal(a.optimisers["generator"]["state"][0]["exp_avg"], b.optimisers["generator"]["state"][0]["exp_avg"])
+    # the same losses at every step after the resume as without the interruption
+    def losses(run: Path) -> dict[int, dict[str, float]]:
+        return {line["step"]: line["losses"] for line in map(json.loads, (run / "progress.jsonl").read_text().splitlines())}
+
+    straight_losses, resumed_losses = losses(straight.run), losses(resumed.run)
+    assert all(resumed_losses[step] == straight_losses[step] for step in range(6, 10))
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(prepared: Path, tmp_path: Path) -> None:
@@ -109,7 +117,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(prepared: Path, tmp
                   runs=tmp_path, device="cpu")
     runs = list(tmp_path.iterdir())
     state = load_state(runs[0] / CHECKPOINT_NAME)
-    assert all(torch.isfinite(t).all() for t in state["generator"].values() if t.is_floating_point())
+    assert all(torch.isfinite(t).all() for t in state.networks["generator"].values() if t.is_floating_point())
 
 
 def test_train_command_dry_run_and_bad_input(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,7 +145,7 @@ def test_ctrl_c_saves_and_resumes(prepared: Path, tmp_path: Path) -> None:
 
     result = train_run(prepared, resolve_config("smoke"), runs=tmp_path, device="cpu", progress_fn=interrupt)
     assert result.status == "interrupted" and result.steps == 2
-    assert load_state(result.run / CHECKPOINT_NAME)["step"] == 2
+    assert load_state(result.run / CHECKPOINT_NAME).step == 2
     assert train_run(None, resolve_config("smoke"), resume=result.run, device="cpu").steps == 9
 
 

@@ -1,30 +1,31 @@
-"""The ExprGAN objective: one training step's losses for generator and discriminators.
+"""The ExprGAN objective: its networks, one training step's losses, its discriminator updates.
 
-L = L_pixel + λ1 L_id + λ2 L_Q + λ3 L_adv^img + λ4 L_adv^z + λ5 L_tv (DESIGN.md §1), plus
-the recognition head (real faces → their labelled intensities; generated faces → the
-intensities asked for). Loss keys follow StarGAN's habit: ``G/pixel``, ``D/img`` …
+L = L_pixel + λ1 L_id + λ2 L_Q + λ3 L_adv^img + λ4 L_adv^z + λ5 L_tv (docs/ARCHITECTURE.md,
+"The ExprGAN family"), plus the recognition head (real faces → their labelled intensities;
+generated faces → the intensities asked for). Loss keys follow StarGAN's habit: ``G/pixel``,
+``D/img`` …; a generator loss ``G/<field>`` counts with ``LossWeights.<field>``.
+
+:data:`OBJECTIVE` is what the training loop reads (:mod:`trainer.families.base`): the
+network table (generator, D_img, D_z, D_expr, each with its own Adam) and the discriminator
+rows (D_img, then D_z, then D_expr).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from faceedit.core.models.exprgan import Generator, IdentityCodeDiscriminator, ImageDiscriminator, ExprGANConfig
+from faceedit.core.expressions import EXPRESSIONS
+from faceedit.core.models.exprgan import ExprGANConfig, Generator, IdentityCodeDiscriminator, ImageDiscriminator
 from trainer.config import Stage
 from trainer.data import Batch
+from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn, NetworkSpec
 from trainer.manifest import LABELS
-
-class IdentityFn(Protocol):
-    """What the objective needs of :class:`faceedit.core.identity.IdentityLoss`."""
-
-    def losses(self, candidates: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]: ...
 
 
 class ExpressionFromIdentity(nn.Module):
@@ -49,20 +50,16 @@ class ExpressionFromIdentity(nn.Module):
 
 @dataclass(frozen=True)
 class Networks:
+    """The built networks, typed, as the losses below take them (names as in :data:`OBJECTIVE`)."""
+
     generator: Generator
     d_img: ImageDiscriminator
     d_z: IdentityCodeDiscriminator
     d_expr: ExpressionFromIdentity
 
-
-@dataclass
-class GeneratorPass:
-    """What the generator step produced, reused by the discriminator steps."""
-
-    losses: dict[str, torch.Tensor]
-    total: torch.Tensor
-    edits: torch.Tensor  # B×C×S×S, faces at the batch's targets
-    z: torch.Tensor | None  # the encoder's codes (None in the controller stage)
+    @classmethod
+    def from_table(cls, networks: Mapping[str, nn.Module]) -> Networks:
+        return cls(networks["generator"], networks["d_img"], networks["d_z"], networks["d_expr"])
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
@@ -156,30 +153,62 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
             losses["G/adv_img"] = _adversarial(logits, real=True)
         if w.q > 0:
             losses["G/q"] = F.mse_loss(q.float(), g.code(batch.targets))
-    weight_of = {
-        "G/pixel": w.pixel, "G/identity": w.identity, "G/identity_edit": w.identity_edit, "G/q": w.q,
-        "G/adv_img": w.adv_img, "G/adv_z": w.adv_z, "G/tv": w.tv, "G/recognition": w.recognition,
-        "G/recognition_edit": w.recognition_edit, "G/paired": w.paired, "G/adv_expr": w.adv_expr,
-    }
-    total = sum(weight_of[k] * v for k, v in losses.items())
+    total = sum(w.weight_of(k) * v for k, v in losses.items())
     return GeneratorPass(losses, total, edits, z)
 
 
-def image_discriminator_loss(nets: Networks, batch: Batch, edits: torch.Tensor, stage: Stage) -> dict[str, torch.Tensor]:
+def image_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
     """D_img: real faces with their labels vs generated ones; Q learns the fakes' codes."""
     real_logits, _ = nets.d_img(batch.images, expression_class(batch.intensities))
-    fake_logits, q = nets.d_img(edits.detach(), expression_class(batch.targets))
+    fake_logits, q = nets.d_img(g.edits.detach(), expression_class(batch.targets))
     losses = {"D/img": _adversarial(real_logits, True) + _adversarial(fake_logits, False)}
     if stage.weights.q > 0:
         losses["D/q"] = F.mse_loss(q.float(), nets.generator.code(batch.targets))
     return losses
 
 
-def code_discriminator_loss(nets: Networks, batch: Batch, z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """D_z: the uniform prior vs the encoder's codes."""
-    return {"D/z": _adversarial(nets.d_z(batch.noise_z), True) + _adversarial(nets.d_z(z.detach()), False)}
+def code_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
+    """D_z: the uniform prior vs the encoder's codes (``g.z``: the row needs z)."""
+    assert g.z is not None
+    return {"D/z": _adversarial(nets.d_z(batch.noise_z), True) + _adversarial(nets.d_z(g.z.detach()), False)}
 
 
-def expression_adversary_loss(nets: Networks, batch: Batch, z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """D_expr: the real label from the encoder's identity code."""
-    return {"D/expr": F.cross_entropy(nets.d_expr(z.detach()).float(), batch.labels)}
+def expression_adversary_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
+    """D_expr: the real label from the encoder's identity code (``g.z``: the row needs z)."""
+    assert g.z is not None
+    return {"D/expr": F.cross_entropy(nets.d_expr(g.z.detach()).float(), batch.labels)}
+
+
+def sample_columns(generator: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """Sample grid columns: the input, its reconstruction at the recognised intensities, six expressions at 1.0."""
+    assert isinstance(generator, Generator)
+    count = images.shape[0]
+    encoding = generator.encode(images)
+    columns = [images, generator.decode(encoding.z, encoding.intensities)]
+    for k in range(len(EXPRESSIONS)):
+        target = torch.zeros(count, len(EXPRESSIONS), device=images.device)
+        target[:, k] = 1.0
+        columns.append(generator.decode(encoding.z, target))
+    return columns
+
+
+OBJECTIVE = FamilyObjective(
+    family="exprgan",
+    # Built in this order after seeding: the order fixes every network's initial weights.
+    networks=(
+        NetworkSpec("generator", Generator, parts=("encoder", "decoder")),
+        NetworkSpec("d_img", ImageDiscriminator),
+        NetworkSpec("d_z", IdentityCodeDiscriminator),
+        NetworkSpec("d_expr", ExpressionFromIdentity, added_later=True),
+    ),
+    generator="generator",
+    generator_pass=generator_pass,
+    discriminators=(
+        DiscriminatorUpdate("d_img", image_discriminator_loss, weighted=("D/q",)),
+        DiscriminatorUpdate("d_z", code_discriminator_loss, needs_z=True),
+        # Only while the encoder is asked to defeat it: otherwise its guesses teach nothing.
+        DiscriminatorUpdate("d_expr", expression_adversary_loss, needs_z=True, needs_weight="adv_expr"),
+    ),
+    bundle=Networks.from_table,
+    sample_columns=sample_columns,
+)
