@@ -43,7 +43,7 @@ from faceedit.core.identity.network import add_padded
 
 from conftest import SHARED_DATA as DATA, needs_shared_data as needs_data  # noqa: E402
 
-DLIB_PARAMETER_COUNT = 5_614_592  # DESIGN.md §6
+DLIB_PARAMETER_COUNT = 5_614_592  # docs/ARCHITECTURE.md, "The identity network"
 
 
 # ---------------------------------------------------------------------------------------
