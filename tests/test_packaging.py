@@ -155,7 +155,9 @@ def test_installed_wheel_runs_outside_the_source_tree(tmp_path: Path, fresh_venv
     assert edit.returncode == 0, edit.stdout + edit.stderr
     from PIL import Image
 
-    assert out.is_file() and Image.open(out).size == Image.open(found["sample"]).size
+    assert out.is_file()
+    with Image.open(out) as edited, Image.open(found["sample"]) as sample:
+        assert edited.size == sample.size
 
 
 @pytest.mark.slow

@@ -24,6 +24,12 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return code, out, err
 
 
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file, read and closed."""
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -162,14 +168,14 @@ def test_batch_summary_csv_and_resume(tmp_path: Path, tiny_model_path: Path, cap
     assert "2 processed, 0 already done, 1 without a usable face, 1 failed (of 4)" in stdout
     assert "broken.jpg" in err and "empty.png" in err
     assert (out / "a.jpg").exists() and (out / "sub" / "b.jpg").exists() and not (out / "empty.png").exists()
-    rows = list(csv.DictReader((out / "outputs.csv").open()))
+    rows = _csv_rows(out / "outputs.csv")
     assert {r["status"] for r in rows} == {"written", "no_face", "failed"}
     stamp = (out / "a.jpg").stat().st_mtime_ns
     # resume: the written ones are skipped, not redone
     code, stdout, _ = _run(capsys, "batch", folder, out, "--sadness", "1", "--model", tiny_model_path)
     assert "0 processed, 2 already done" in stdout
     assert (out / "a.jpg").stat().st_mtime_ns == stamp
-    rows = list(csv.DictReader((out / "outputs.csv").open()))
+    rows = _csv_rows(out / "outputs.csv")
     assert sorted(r["status"] for r in rows) == ["existing", "existing", "failed", "no_face"]
 
 
@@ -182,7 +188,7 @@ def test_batch_all_expressions_writes_labelled_data(tmp_path: Path, tiny_model_p
         capsys, "batch", folder, out, "--all-expressions", "--levels", "0.5,1.0", "--format", "png", "--model", tiny_model_path
     )
     assert code == 0 and "1 processed" in stdout
-    rows = list(csv.DictReader((out / "outputs.csv").open()))
+    rows = _csv_rows(out / "outputs.csv")
     assert len(rows) == 12
     for row in rows:
         path = Path(row["output"])
