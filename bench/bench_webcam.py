@@ -177,7 +177,7 @@ def app_path(video: Path, config: ExprGANConfig, seconds: float) -> str:
         worker = EditWorker()
         loop = QEventLoop()
         worker.model_ready.connect(lambda _: loop.quit())
-        worker.failed.connect(lambda message: (print(f"  worker: {message}"), loop.quit()))
+        worker.failed.connect(lambda error: (print(f"  worker: {error.message}"), loop.quit()))
         worker.load_model(str(model), "cpu")
         loop.exec()
     source = CameraSource()

@@ -1,10 +1,12 @@
-"""Shared fixtures: tiny random models, and the shared face photos where they exist."""
+"""Shared fixtures: tiny random models, the shared face photos where they exist, and a fake camera video."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -50,3 +52,64 @@ def lisa_path() -> Path:
 @pytest.fixture(scope="session")
 def london_neutral() -> Path:
     return shared_file("london/neutral/001.jpg")
+
+
+# --- a fake camera: a generated video file (core tracking, engine camera, gui webcam) ----
+#
+# A London-set face on a plain background, still for half a second (with sensor-like
+# noise, so the landmark fit jitters as with a real camera), then moving and turning
+# slightly, then gone for a few frames, then back elsewhere. Written as Motion-JPEG in
+# .avi, which the headless OpenCV wheel both writes and reads.
+
+VIDEO_FPS = 30.0
+STILL, MOVING, GONE, BACK = range(0, 15), range(15, 30), range(30, 36), range(36, 42)
+VIDEO_SIZE = (640, 480)
+
+
+def make_frames(photo: Path, seed: int = 0) -> list[np.ndarray]:
+    """BGR frames of the face: still, moving and turning, gone, back elsewhere."""
+    rng = np.random.default_rng(seed)
+    face = cv2.resize(cv2.imread(str(photo)), (280, 280), interpolation=cv2.INTER_AREA)
+    width, height = VIDEO_SIZE
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = np.dstack([100 + 60 * xx / width, 120 + 40 * yy / height, np.full((height, width), 150.0)]).astype(np.float32)
+
+    def place(dx: float, dy: float, angle: float) -> np.ndarray:
+        matrix = cv2.getRotationMatrix2D((140, 140), angle, 1.0)
+        matrix[:, 2] += (width / 2 - 140 + dx, height / 2 - 140 + dy)
+        warped = cv2.warpAffine(face, matrix, VIDEO_SIZE, flags=cv2.INTER_LINEAR).astype(np.float32)
+        inside = cv2.warpAffine(np.ones((280, 280), np.float32), matrix, VIDEO_SIZE)[..., None]
+        return background * (1 - inside) + warped * inside
+
+    scenes = (
+        [place(0, 0, 0) for _ in STILL]
+        + [place(40 * (i + 1) / len(MOVING), -15 * (i + 1) / len(MOVING), 6 * (i + 1) / len(MOVING)) for i in range(len(MOVING))]
+        + [background for _ in GONE]
+        + [place(-60, 10, -3) for _ in BACK]
+    )
+    return [np.clip(scene + rng.normal(0, 4.0, scene.shape), 0, 255).astype(np.uint8) for scene in scenes]
+
+
+@pytest.fixture(scope="session")
+def video(tmp_path_factory: pytest.TempPathFactory, london_neutral: Path) -> Path:
+    """The fake camera's video file (42 frames at 30 fps, 640×480)."""
+    path = tmp_path_factory.mktemp("video") / "fake-camera.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, VIDEO_SIZE)
+    assert writer.isOpened(), "MJPG/.avi should be writable by the headless OpenCV build"
+    for frame in make_frames(london_neutral):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def read_rgb(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file, as RGB."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames

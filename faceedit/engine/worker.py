@@ -6,7 +6,8 @@ come back as signals.
 
 Rendering keeps only the newest request. A new slider state replaces the pending one, so
 fast dragging never queues up. Each result carries the stamp of its request, so the GUI
-can drop stale ones. Every exception is caught and reported through ``failed``.
+can drop stale ones. Every exception is caught and reported through ``failed`` as a
+:class:`WorkerError`: the request it came from and the message to show.
 
 ``synchronous=True`` runs everything on the calling thread instead; tests use this mode.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,27 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import ExpressionTargets
 from faceedit.core.imageio import Photo
+
+
+class ErrorKind(Enum):
+    """Which request failed."""
+
+    MODEL = "model"  # loading a model file
+    PHOTO = "photo"  # opening a photo or finding and encoding its faces
+    REFERENCE = "reference"  # recognising a reference photo's expression (transfer)
+    RENDER = "render"  # rendering the open photo
+    LIVE = "live"  # editing a live video frame: the same error tends to repeat every frame
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    """A failed request, as ``failed`` reports it: its kind and the message for the user."""
+
+    kind: ErrorKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -95,7 +118,7 @@ class EditWorker(QObject):
     reference_ready = Signal(object)  # ReferenceReady
     rendered = Signal(object)  # RenderResult
     frame_rendered = Signal(object)  # FrameResult
-    failed = Signal(str)
+    failed = Signal(object)  # WorkerError
 
     _load_model_requested = Signal(str, str)
     _open_photo_requested = Signal(str)
@@ -200,9 +223,9 @@ class EditWorker(QObject):
             if self._photo is not None:
                 self._open(self._photo.name, self._photo.path, self._photo.photo)
         except FaceeditError as error:
-            self.failed.emit(str(error))
+            self.failed.emit(WorkerError(ErrorKind.MODEL, str(error)))
         except Exception as error:  # a bug, but the app must stay up and say so
-            self.failed.emit(f"could not load the model: {type(error).__name__}: {error}")
+            self.failed.emit(WorkerError(ErrorKind.MODEL, f"could not load the model: {type(error).__name__}: {error}"))
 
     @Slot(str)
     def _open_photo(self, path: str) -> None:
@@ -211,7 +234,7 @@ class EditWorker(QObject):
 
             photo = load_photo(path)
         except FaceeditError as error:
-            self.failed.emit(str(error))
+            self.failed.emit(WorkerError(ErrorKind.PHOTO, str(error)))
             return
         self._open(Path(path).name, Path(path), photo)
 
@@ -238,9 +261,9 @@ class EditWorker(QObject):
             self.photo_ready.emit(self._photo)
         except FaceeditError as error:
             self.photo_ready.emit(self._photo)  # show the photo even without a usable face
-            self.failed.emit(str(error))
+            self.failed.emit(WorkerError(ErrorKind.PHOTO, str(error)))
         except Exception as error:
-            self.failed.emit(f"could not open {name}: {type(error).__name__}: {error}")
+            self.failed.emit(WorkerError(ErrorKind.PHOTO, f"could not open {name}: {type(error).__name__}: {error}"))
 
     def _detect(self, pixels: np.ndarray) -> list:
         from faceedit.core.faces import face_detector
@@ -262,9 +285,9 @@ class EditWorker(QObject):
             recognised = tuple(tuple(float(v) for v in self._editor.recognise(pixels, face)) for _, face in chosen)
             self.reference_ready.emit(ReferenceReady(Path(path).name, recognised))
         except FaceeditError as error:
-            self.failed.emit(str(error))
+            self.failed.emit(WorkerError(ErrorKind.REFERENCE, str(error)))
         except Exception as error:
-            self.failed.emit(f"could not read the reference {path}: {type(error).__name__}: {error}")
+            self.failed.emit(WorkerError(ErrorKind.REFERENCE, f"could not read the reference {path}: {type(error).__name__}: {error}"))
 
     @Slot()
     def _render_pending(self) -> None:
@@ -281,7 +304,7 @@ class EditWorker(QObject):
                 pixels = self._editor.render(self._photo.pixels, self._encoded, targets)
             self.rendered.emit(RenderResult(stamp, pixels, (time.perf_counter() - start) * 1000.0))
         except Exception as error:
-            self.failed.emit(f"render failed: {type(error).__name__}: {error}")
+            self.failed.emit(WorkerError(ErrorKind.RENDER, f"render failed: {type(error).__name__}: {error}"))
 
     @Slot()
     def _render_pending_frame(self) -> None:
@@ -301,7 +324,7 @@ class EditWorker(QObject):
                 recognised = self._live.recognised
             self.frame_rendered.emit(FrameResult(request.stamp, pixels, recognised, (time.perf_counter() - start) * 1000.0))
         except Exception as error:
-            self.failed.emit(f"live edit failed: {type(error).__name__}: {error}")
+            self.failed.emit(WorkerError(ErrorKind.LIVE, f"live edit failed: {type(error).__name__}: {error}"))
 
     @Slot(bool)
     def _set_live(self, on: bool) -> None:

@@ -29,7 +29,7 @@ from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import ExpressionTargets, dominant_expression
 from faceedit.core.imageio import SUPPORTED_SUFFIXES, save_photo
 from faceedit.core.resources import default_model_path, sample_photo_path
-from faceedit.engine.worker import EditWorker, ModelReady, PhotoReady, ReferenceReady, RenderResult
+from faceedit.engine.worker import EditWorker, ErrorKind, ModelReady, PhotoReady, ReferenceReady, RenderResult, WorkerError
 from faceedit.gui.edit_state import EditState, States
 from faceedit.gui.expression_panel import ExpressionPanel
 from faceedit.gui.photo_view import PhotoView, from_qimage, to_qimage
@@ -467,13 +467,13 @@ class MainWindow(QMainWindow):
         self.view.set_edited(result.pixels)
         self.render_label.setText(f"render {result.milliseconds:.0f} ms")
 
-    def _on_failed(self, message: str) -> None:
-        self.statusBar().showMessage(message)
-        if message.startswith("live edit failed"):
-            if message == getattr(self, "_last_live_error", None):
+    def _on_failed(self, error: WorkerError) -> None:
+        self.statusBar().showMessage(error.message)
+        if error.kind is ErrorKind.LIVE:
+            if error.message == getattr(self, "_last_live_error", None):
                 return  # one message box, not one per video frame
-            self._last_live_error = message
-        QMessageBox.warning(self, "faceedit", message)
+            self._last_live_error = error.message
+        QMessageBox.warning(self, "faceedit", error.message)
 
     # --- keys and closing -------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The inference worker and the main window, offscreen, with a tiny random model."""
+"""The main window, offscreen, with a tiny random model (the worker's own tests: tests/engine/test_worker.py)."""
 
 from __future__ import annotations
 
@@ -8,46 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from faceedit.core.expressions import ExpressionTargets
 from faceedit.core.imageio import load_photo
 
 pytest.importorskip("pytestqt")
-
-
-def test_worker_renders_only_the_newest_of_a_burst(qtbot, tiny_model_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
-    from faceedit.engine.worker import EditWorker
-
-    worker = EditWorker()
-    try:
-        with qtbot.waitSignal(worker.model_ready, timeout=30_000):
-            worker.load_model(str(tiny_model_path), "cpu")
-        with qtbot.waitSignal(worker.photo_ready, timeout=30_000) as opened:
-            worker.open_photo(str(london_neutral))
-        assert len(opened.args[0].recognised) == 1
-        results = []
-        worker.rendered.connect(results.append)
-        for stamp in range(1, 51):
-            worker.request_render(stamp, ExpressionTargets.from_mapping({"happiness": stamp / 50}))
-        qtbot.waitUntil(lambda: bool(results) and results[-1].stamp == 50, timeout=30_000)
-        qtbot.wait(200)
-        assert len(results) < 10, f"{len(results)} renders for a burst of 50"
-        assert [r.stamp for r in results] == sorted(r.stamp for r in results)
-    finally:
-        worker.stop()
-
-
-def test_worker_reports_bad_files_as_messages(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
-    from faceedit.engine.worker import EditWorker
-
-    worker = EditWorker(synchronous=True)
-    bad_model = tmp_path / "bad.pt"
-    bad_model.write_text("nope")
-    with qtbot.waitSignal(worker.failed) as failure:
-        worker.load_model(str(bad_model), "cpu")
-    assert "not a readable model file" in failure.args[0]
-    with qtbot.waitSignal(worker.failed) as failure:
-        worker.open_photo(str(tmp_path / "missing.jpg"))
-    assert "no such file" in failure.args[0]
 
 
 @pytest.fixture()
@@ -180,4 +143,21 @@ def test_paste_from_clipboard_and_recent_files(qtbot, settings, no_dialogs, tiny
     QGuiApplication.clipboard().setImage(to_qimage(load_photo(london_neutral).pixels))
     window.paste_photo()
     assert window._photo.name == "pasted image" and len(window._photo.recognised) == 1
+    window.close()
+
+
+def test_worker_errors_show_once_per_live_message(qtbot, settings, no_dialogs, london_neutral: Path) -> None:  # noqa: ANN001
+    from faceedit.engine.worker import ErrorKind, WorkerError
+
+    window = _window(qtbot, settings, photo=str(london_neutral))
+    no_dialogs.clear()
+    live = WorkerError(ErrorKind.LIVE, "frame trouble")  # told apart by its kind, not its text
+    for _ in range(3):
+        window.worker.failed.emit(live)
+    assert no_dialogs == ["frame trouble"]  # one box for a run of identical live errors
+    assert window.statusBar().currentMessage() == "frame trouble"
+    window.worker.failed.emit(WorkerError(ErrorKind.LIVE, "other trouble"))
+    for _ in range(2):
+        window.worker.failed.emit(WorkerError(ErrorKind.RENDER, "render failed: X"))
+    assert no_dialogs == ["frame trouble", "other trouble", "render failed: X", "render failed: X"]
     window.close()
