@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from faceedit.core.models.exprgan import ExprGANConfig
+from faceedit.training.presets import PRESET_INFO
 
 # The names a stage's ``trains`` may use: the ExprGAN objective's network table's parts
 # (trainer/families/exprgan.py; a test keeps the two equal).
@@ -132,8 +133,15 @@ class TrainConfig:
         return cls(**values)
 
 
-def _preset(name: str, model: ExprGANConfig, lengths: tuple[int, int, int], **options: Any) -> TrainConfig:
-    return TrainConfig(preset=name, model=model, stages=paper_curriculum(LossWeights(), lengths), **options)
+def preset_model(name: str) -> ExprGANConfig:
+    """The network preset ``name`` trains, sized by its metadata (faceedit.training.presets owns
+    the sizes: the engine and the retrain dialog read them there); KeyError for an unknown name."""
+    info = PRESET_INFO[name]
+    return ExprGANConfig(image_size=info.image_size, width=info.width, image_channels=info.image_channels)
+
+
+def _preset(name: str, lengths: tuple[int, int, int], **options: Any) -> TrainConfig:
+    return TrainConfig(preset=name, model=preset_model(name), stages=paper_curriculum(LossWeights(), lengths), **options)
 
 
 def bundled_curriculum(steps: int) -> tuple[Stage, ...]:
@@ -152,20 +160,21 @@ def bundled_curriculum(steps: int) -> tuple[Stage, ...]:
     return (Stage("reconstruction", steps, ("encoder", "decoder", "d_expr"), True, weights),)
 
 
+# Schedules here; network sizes from faceedit.training.presets (one owner for both sides).
 PRESETS: dict[str, TrainConfig] = {
     # The paper's network at 128 px; lengths sized for a GPU (minutes per thousand steps).
-    "paper": _preset("paper", ExprGANConfig(image_size=128, width=1.0), (10_000, 20_000, 30_000), batch_size=32),
+    "paper": _preset("paper", (10_000, 20_000, 30_000), batch_size=32),
     # A network a desktop CPU can train and run live: 128 px at half width.
-    "desktop": _preset("desktop", ExprGANConfig(image_size=128, width=0.5), (2_000, 6_000, 8_000), batch_size=24),
+    "desktop": _preset("desktop", (2_000, 6_000, 8_000), batch_size=24),
     # The bundled model: luminance (colour photos keep their colour), sized for a 2-core CPU.
     "bundled": TrainConfig(
-        preset="bundled", model=ExprGANConfig(image_size=64, width=0.5, image_channels=1),
+        preset="bundled", model=preset_model("bundled"),
         stages=bundled_curriculum(1_000), batch_size=32, balanced=True, paired_fraction=0.25,
         sample_every=250, checkpoint_every=250,
     ),
     # Tiny and short: checks that the whole path runs (tests, the retrain dialog's dry run).
     "smoke": _preset(
-        "smoke", ExprGANConfig(image_size=64, width=0.125), (3, 3, 3), batch_size=4,
+        "smoke", (3, 3, 3), batch_size=4,
         log_every=1, sample_every=4, checkpoint_every=4, sample_faces=2, identity_layers=("stem",),
     ),
 }

@@ -47,8 +47,17 @@ from pathlib import Path
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
 from faceedit.core.imageio import is_photo_path
+from faceedit.training.datasets import (
+    KINDS,
+    LABEL_ALIASES,
+    OULU_CROPPED_TREES,
+    OULU_ORIGINAL_TREES,
+    PAIR_NEUTRAL,
+    PAIR_SMILING,
+    SEARCH_DEPTH,
+    check_dataset,
+)
 
-KINDS: tuple[str, ...] = ("oulu", "folders", "pairs")
 SPECTRA: tuple[str, ...] = ("VL", "NI")
 ILLUMINATIONS: tuple[str, ...] = ("Strong", "Weak", "Dark")
 TREES: tuple[str, ...] = ("original", "cropped")
@@ -61,25 +70,8 @@ PEAK_FRAMES = 3
 OULU_LAST_TRAIN_SUBJECT = 72
 """P001–P072 train, P073 onwards test (the paper's protocol)."""
 
-SEARCH_DEPTH = 4
-"""How many unpacking levels above a dataset's own folders are searched."""
-
-# Folder names (lower case) → label. Adjectives are common in downloaded folder datasets.
-LABEL_ALIASES: dict[str, str] = {
-    "anger": "anger", "angry": "anger",
-    "disgust": "disgust", "disgusted": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear",
-    "happiness": "happiness", "happy": "happiness", "smiling": "happiness", "smile": "happiness",
-    "sadness": "sadness", "sad": "sadness",
-    "surprise": "surprise", "surprised": "surprise",
-    "neutral": NEUTRAL,
-}  # fmt: skip
-
-PAIR_NEUTRAL = ("neutral",)
-PAIR_SMILING = ("smiling", "smile")
-
-_ORIGINAL_TREE = ("originalimg",)
-_CROPPED_TREE = ("preprocess_img", "preprocessimg")
+# KINDS, LABEL_ALIASES, the pair and Oulu tree folder names and SEARCH_DEPTH are shared
+# with the engine's dataset check: faceedit.training.datasets owns them.
 _SUBJECT = re.compile(r"^p(\d{3})$", re.IGNORECASE)
 
 EXPECTED_LAYOUTS: dict[str, str] = {
@@ -178,13 +170,15 @@ def scan(root: Path | str, kind: str = "auto", options: DatasetOptions | None = 
 
 
 def detect_kind(root: Path) -> str:
-    """The layout of ``root``: "oulu", "pairs" or "folders"; FaceeditError listing what was expected."""
-    if _find_dirs(root, _ORIGINAL_TREE + _CROPPED_TREE):
-        return "oulu"
-    if _pairs_root(root) is not None:
-        return "pairs"
-    if _folders_root(root) is not None:
-        return "folders"
+    """The layout of ``root``: "oulu", "pairs" or "folders"; FaceeditError listing what was expected.
+
+    :func:`faceedit.training.datasets.check_dataset` decides, the check behind the retrain
+    dialog's hint, here with no cap on the folders searched: the two agree wherever the
+    hint looked far enough.
+    """
+    kind = check_dataset(root, max_folders=None).kind
+    if kind is not None:
+        return kind
     expected = "; or ".join(EXPECTED_LAYOUTS.values())
     raise FaceeditError(f"cannot tell what kind of dataset {root} is; expected {expected}")
 
@@ -316,10 +310,10 @@ def _oulu_protocol(ordered: list[str]) -> set[str]:
 
 def oulu_images_root(root: Path, options: DatasetOptions) -> Path:
     """The folder holding P001… for the chosen tree, spectrum and illumination; FaceeditError if absent."""
-    tree_names = _CROPPED_TREE if options.tree == "cropped" else _ORIGINAL_TREE
+    tree_names = OULU_CROPPED_TREES if options.tree == "cropped" else OULU_ORIGINAL_TREES
     trees = _find_dirs(root, tree_names)
     if not trees:
-        other = _find_dirs(root, _ORIGINAL_TREE if options.tree == "cropped" else _CROPPED_TREE)
+        other = _find_dirs(root, OULU_ORIGINAL_TREES if options.tree == "cropped" else OULU_CROPPED_TREES)
         hint = f" (found {other[0]}; choose it with --tree {'original' if options.tree == 'cropped' else 'cropped'})" if other else ""
         expected = "PreProcess_Img" if options.tree == "cropped" else "OriginalImg"
         raise FaceeditError(f"no {expected} folder in {root}{hint}; expected {EXPECTED_LAYOUTS['oulu']}")
@@ -448,17 +442,6 @@ def _pair_dirs(folder: Path) -> tuple[Path, Path] | None:
     return neutral, smiling
 
 
-def _pairs_root(root: Path) -> Path | None:
-    def is_pairs(folder: Path) -> bool:
-        dirs = _pair_dirs(folder)
-        if dirs is None:
-            return False
-        stems = [{p.stem.lower() for p in _photos(d)} for d in dirs]
-        return bool(stems[0] & stems[1])
-
-    return _descend(root, is_pairs)
-
-
 def scan_pairs(root: Path, options: DatasetOptions) -> Discovery:
     """Paired neutral/smiling folders (see the module docstring); the subject is the file stem."""
     base = _descend(root, lambda folder: _pair_dirs(folder) is not None)
@@ -482,8 +465,6 @@ def scan_pairs(root: Path, options: DatasetOptions) -> Discovery:
 
 __all__ = [
     "EXPECTED_LAYOUTS",
-    "KINDS",
-    "LABEL_ALIASES",
     "PEAK_FRAMES",
     "DatasetOptions",
     "Discovery",

@@ -24,6 +24,7 @@ from typing import Any
 from faceedit.core.atomic import write_text_atomic
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
+from faceedit.training.datasets import INFO_NAME  # the engine checks it too: the shared module owns the name
 
 FORMAT_NAME = "faceedit-prepared"
 FORMAT_VERSION = 1
@@ -32,7 +33,6 @@ LABELS: tuple[str, ...] = (*EXPRESSIONS, NEUTRAL)
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
-INFO_NAME = "prepare.json"
 MANIFEST_NAME = "manifest.jsonl"
 FACES_DIR = "faces"
 SKIPPED_NAME = "skipped.csv"

@@ -41,7 +41,8 @@ from faceedit.core.atomic import write_text_atomic
 from faceedit.core.errors import FaceeditError, PhotoError
 from faceedit.core.faces import MIN_FACE_WIDTH, FaceDetector, face_detector
 from faceedit.core.imageio import load_photo, save_photo
-from trainer.datasets import ILLUMINATIONS, KINDS, SPECTRA, TREES, DatasetOptions, Discovery, SourceImage, scan
+from faceedit.training.datasets import KIND_CHOICES, KINDS
+from trainer.datasets import ILLUMINATIONS, SPECTRA, TREES, DatasetOptions, Discovery, SourceImage, scan
 from trainer.manifest import (
     count_faces,
     counts_table,
@@ -78,7 +79,7 @@ def default_workers() -> int:
 class PrepareOptions:
     """Everything ``prepare`` needs besides ROOT and PREPARED. Invalid values raise FaceeditError."""
 
-    kind: str = "auto"  # "auto" or one of trainer.datasets.KINDS
+    kind: str = "auto"  # one of faceedit.training.datasets.KIND_CHOICES
     size: int = 128  # crop side in pixels
     dataset: DatasetOptions = field(default_factory=DatasetOptions)
     undetected: str = "fullframe"  # pre-cropped faces the detector misses: "fullframe" or "skip"
@@ -87,7 +88,7 @@ class PrepareOptions:
     progress: bool = True  # a tqdm bar on stderr (when it is a terminal)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("auto", *KINDS):
+        if self.kind not in KIND_CHOICES:
             raise FaceeditError(f"unknown dataset kind {self.kind!r}; use auto, {', '.join(KINDS)}")
         if not 16 <= self.size <= 1024:
             raise FaceeditError(f"--size must be between 16 and 1024 pixels, not {self.size}")
@@ -331,7 +332,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``faceedit-train prepare`` (the trainer's cli builds the parser)."""
     parser.add_argument("root", type=Path, metavar="ROOT", help="the dataset folder")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="PREPARED", help="output folder (new or empty)")
-    parser.add_argument("--kind", choices=("auto", *KINDS), default="auto", help="dataset layout (default: detect it)")
+    parser.add_argument("--kind", choices=KIND_CHOICES, default="auto", help="dataset layout (default: detect it)")
     parser.add_argument("--size", type=int, default=128, help="crop size in pixels (default 128)")
     parser.add_argument("--workers", type=int, default=default_workers(), help="processes (default: one per core)")
     parser.add_argument(

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from faceedit.core.errors import FaceeditError
+from faceedit.training.runs import CHECKPOINT_NAME, Progress, RunConfig, new_run_dir
 from trainer.config import PRESETS, TrainConfig, resolve_config
 from trainer.loop import AbortFn, ProgressFn, Trainer, TrainResult, World, init_world
 from trainer.manifest import read_prepared
-from trainer.runs import CHECKPOINT_NAME, Progress, new_run_dir, read_config, write_config
 from trainer.state import TrainingState, load_state
 
 
@@ -78,7 +78,7 @@ def train_run(
     if resume is not None:
         state = resume_state if resume_state is not None else load_state(resume / CHECKPOINT_NAME)
         config = TrainConfig.from_dict(state.config)
-        prepared = Path(read_config(resume)["prepared"]) if prepared is None else prepared
+        prepared = RunConfig.read(resume).prepared if prepared is None else prepared
         run = resume
     else:
         if runs is None:
@@ -90,7 +90,7 @@ def train_run(
         if world.size > 1:
             run = _agree_on_run(run, world)
         if world.is_main:
-            write_config(run, {"train": config.to_dict(), "prepared": str(prepared.resolve()), "world_size": world.size})
+            RunConfig(train=config.to_dict(), prepared=prepared.resolve(), world_size=world.size).write(run)
     trainer = Trainer(config, prepared, run, torch_device, world)
     if state is not None:
         trainer.load(state)
@@ -113,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise FaceeditError(f"{args.resume} has no {CHECKPOINT_NAME} to resume from")
         state = load_state(args.resume / CHECKPOINT_NAME)
         config = TrainConfig.from_dict(state.config)
-        prepared = Path(read_config(args.resume)["prepared"])
+        prepared = RunConfig.read(args.resume).prepared
     else:
         if not args.prepared.is_dir():
             raise FaceeditError(f"prepared dataset {args.prepared} does not exist; run `faceedit-train prepare` first")

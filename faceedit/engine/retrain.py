@@ -4,7 +4,7 @@ Training runs in a separate process (``sys.executable -m trainer.cli …``) so t
 every core without stalling the GUI, can be stopped cleanly, and cannot take the app down
 with it. The engine never imports the trainer: it talks to it only through its command
 line and its files. Progress is followed by tailing the run's ``progress.jsonl`` (one
-JSON :class:`trainer.runs.Progress` per logged step); log lines are the child's output.
+JSON :class:`faceedit.training.runs.Progress` per logged step); log lines are the child's output.
 
 :class:`RetrainProcess` lives on the thread that makes it (the GUI thread). ``QProcess``
 and the poll timer are event-driven, so nothing here blocks that thread, except
@@ -21,32 +21,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 
-from faceedit.core.imageio import is_photo_path
+from faceedit.core.errors import FaceeditError
+from faceedit.training.datasets import INFO_NAME
+from faceedit.training.presets import DEFAULT_PRESET, preset_image_size
+from faceedit.training.runs import CHECKPOINT_NAME, CONFIG_NAME, PROGRESS_NAME, Progress, RunConfig, numbered_runs
 
-PRESETS: tuple[str, ...] = ("smoke", "desktop", "paper")
-# The face size each preset's network takes, which ``prepare --size`` must match. It mirrors
-# trainer/config.py (the engine may not import the trainer; a test keeps the two equal,
-# and ``train`` itself refuses a mismatch with a one-line error).
-PRESET_IMAGE_SIZES: dict[str, int] = {"smoke": 64, "desktop": 128, "paper": 128, "bundled": 64}
-DATASET_KINDS: tuple[str, ...] = ("auto", "oulu", "folders", "pairs")
-
+# The work folder's layout is the engine's own: the trainer only sees the paths it is given.
+# What a run folder and a prepared folder hold is faceedit.training's (the engine may not
+# import the trainer).
 PREPARED_DIR = "prepared"
 RUNS_DIR = "runs"
-PROGRESS_NAME = "progress.jsonl"  # trainer/runs.py
-CHECKPOINT_NAME = "checkpoint.pt"
-RUN_CONFIG_NAME = "config.json"
-PREPARED_INFO_NAME = "prepare.json"  # trainer/manifest.py
-_RUN_FOLDER = re.compile(r"^(\d{5})-")
 
 POLL_MS = 250
 SIGINT_GRACE_MS = 30_000  # time to finish the step and write the checkpoint after Ctrl-C
@@ -62,7 +54,7 @@ class RetrainSettings:
 
     dataset: Path
     work: Path
-    preset: str = "desktop"
+    preset: str = DEFAULT_PRESET
     device: str = "auto"
     max_steps: int | None = None  # None: the preset's own length
     kind: str = "auto"  # dataset layout: auto, oulu, folders or pairs
@@ -70,7 +62,7 @@ class RetrainSettings:
 
     @property
     def image_size(self) -> int:
-        return self.size or PRESET_IMAGE_SIZES.get(self.preset, 128)
+        return self.size or preset_image_size(self.preset)
 
     @property
     def prepared(self) -> Path:
@@ -81,147 +73,7 @@ class RetrainSettings:
         return self.work / RUNS_DIR
 
 
-@dataclass(frozen=True)
-class TrainingProgress:
-    """One logged training step, as the trainer wrote it to progress.jsonl."""
-
-    step: int
-    total_steps: int
-    stage: str
-    losses: dict[str, float] = field(default_factory=dict)
-    images_per_second: float = 0.0
-    eta_seconds: float = 0.0
-    sample: str | None = None  # the newest sample grid written so far (this step's or earlier)
-
-    @classmethod
-    def from_json(cls, line: str, latest_sample: str | None = None) -> TrainingProgress | None:
-        """A progress line, or None for a line that is not one (half-written, damaged)."""
-        try:
-            data = json.loads(line)
-            return cls(
-                step=int(data["step"]),
-                total_steps=int(data["total_steps"]),
-                stage=str(data.get("stage", "")),
-                losses={str(k): float(v) for k, v in (data.get("losses") or {}).items()},
-                images_per_second=float(data.get("images_per_second") or 0.0),
-                eta_seconds=float(data.get("eta_seconds") or 0.0),
-                sample=data.get("sample") or latest_sample,
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-
-
-@dataclass(frozen=True)
-class DatasetCheck:
-    """What a dataset folder looks like, from a cheap look at its folders (no pixels read).
-
-    Only a hint for the dialog: ``prepare`` decides, and its one-line error is what the
-    user sees when the two disagree.
-    """
-
-    kind: str | None  # "oulu", "folders", "pairs", or None when not recognised
-    description: str  # what was found, or why nothing was
-
-    @property
-    def ok(self) -> bool:
-        return self.kind is not None
-
-
 # ------------------------------------------------------------------------------ folders (any thread)
-
-# Folder names (lower case) → label; a copy of trainer.datasets.LABEL_ALIASES's keys.
-_LABEL_ALIASES: dict[str, str] = {
-    "anger": "anger", "angry": "anger", "disgust": "disgust", "disgusted": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear",
-    "happiness": "happiness", "happy": "happiness", "smiling": "happiness", "smile": "happiness",
-    "sadness": "sadness", "sad": "sadness", "surprise": "surprise", "surprised": "surprise",
-    "neutral": "neutral",
-}  # fmt: skip
-_OULU_TREES = ("originalimg", "preprocess_img", "preprocessimg")
-_SEARCH_DEPTH = 4  # unpacking levels searched, as the trainer does
-_MAX_FOLDERS = 3000  # a look, not a crawl: someone may pick their home folder
-
-EXPECTED_LAYOUTS = (
-    "an Oulu-CASIA tree (…/OriginalImg/VL/Strong/P001/Anger/000.jpeg), "
-    "a folder of expression folders (anger/, happiness/, neutral/ …) "
-    "or paired neutral/ and smiling/ folders of the same people"
-)
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    try:
-        return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
-    except OSError:
-        return []
-
-
-def _photo_count(folder: Path) -> int:
-    try:
-        return sum(1 for p in folder.iterdir() if p.is_file() and is_photo_path(p))
-    except OSError:
-        return 0
-
-
-def _descend(root: Path) -> Iterator[Path]:
-    """``root`` and the folders below it through single-folder unpacking levels."""
-    folder = root
-    for _ in range(_SEARCH_DEPTH + 1):
-        yield folder
-        children = _subdirs(folder)
-        if len(children) != 1 or _photo_count(folder):
-            return
-        folder = children[0]
-
-
-def _find_oulu_tree(root: Path) -> Path | None:
-    level, seen = [root], 0
-    for _ in range(_SEARCH_DEPTH + 1):
-        for folder in level:
-            if folder.name.lower() in _OULU_TREES:
-                return folder
-        seen += len(level)
-        if seen > _MAX_FOLDERS:
-            return None
-        level = [child for folder in level for child in _subdirs(folder)]
-    return None
-
-
-def check_dataset(folder: Path | str) -> DatasetCheck:
-    """Which layout ``folder`` has, and a line describing it (cheap; any thread)."""
-    root = Path(folder)
-    if not root.exists():
-        return DatasetCheck(None, f"{root} does not exist")
-    if not root.is_dir():
-        return DatasetCheck(None, f"{root} is a file, not a folder")
-    tree = _find_oulu_tree(root)
-    if tree is not None:
-        subjects = 0
-        for spectrum in _subdirs(tree):
-            if spectrum.name.lower().startswith("vl"):
-                strong = next((p for p in _subdirs(spectrum) if p.name.lower() == "strong"), None)
-                subjects = len([p for p in _subdirs(strong) if re.match(r"^p\d{3}$", p.name, re.I)]) if strong else 0
-        which = "pre-cropped faces" if tree.name.lower() != "originalimg" else "original frames"
-        return DatasetCheck("oulu", f"Oulu-CASIA ({which} in {tree.name}; {subjects} subjects in VL/Strong)")
-    for base in _descend(root):
-        children = {p.name.lower(): p for p in _subdirs(base)}
-        neutral = children.get("neutral")
-        smiling = children.get("smiling") or children.get("smile")
-        if neutral is not None and smiling is not None:
-            try:
-                stems = [{p.stem.lower() for p in d.iterdir() if p.is_file() and is_photo_path(p)} for d in (neutral, smiling)]
-            except OSError:
-                stems = [set(), set()]
-            if stems[0] & stems[1]:
-                return DatasetCheck("pairs", f"paired neutral/smiling folders: {len(stems[0] & stems[1])} people")
-        labels: dict[str, int] = {}
-        for name, child in children.items():
-            label = _LABEL_ALIASES.get(name)
-            if label is not None and label not in labels:
-                labels[label] = _photo_count(child) + sum(_photo_count(sub) for sub in _subdirs(child))
-        if len(labels) >= 2:
-            counts = ", ".join(f"{label} {count}" for label, count in labels.items())
-            return DatasetCheck("folders", f"expression folders: {counts}")
-    return DatasetCheck(None, f"not a dataset faceedit can read; expected {EXPECTED_LAYOUTS}")
 
 
 def default_work_dir() -> Path:
@@ -231,29 +83,10 @@ def default_work_dir() -> Path:
     return Path(user_data_dir("faceedit", appauthor=False)) / "training"
 
 
-def numbered_runs(runs: Path) -> list[Path]:
-    """Run folders (``00003-desktop``) under ``runs``, oldest first."""
-    found = [(int(m.group(1)), p) for p in _subdirs(runs) if (m := _RUN_FOLDER.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
 def resumable_run(work: Path) -> Path | None:
     """The newest run under WORK/runs that has a checkpoint to continue from."""
     runs = [run for run in numbered_runs(work / RUNS_DIR) if (run / CHECKPOINT_NAME).exists()]
     return runs[-1] if runs else None
-
-
-def run_progress(run: Path) -> TrainingProgress | None:
-    """The last progress line of ``run`` (None when it has none yet)."""
-    try:
-        lines = (run / PROGRESS_NAME).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        progress = TrainingProgress.from_json(line)
-        if progress is not None:
-            return progress
-    return None
 
 
 def model_path_for(work: Path, run: Path) -> Path:
@@ -263,7 +96,7 @@ def model_path_for(work: Path, run: Path) -> Path:
 def _prepared_matches(settings: RetrainSettings) -> bool:
     """WORK/prepared holds a finished prepare of this dataset at this size (and layout)."""
     try:
-        info = json.loads((settings.prepared / PREPARED_INFO_NAME).read_text(encoding="utf-8"))
+        info = json.loads((settings.prepared / INFO_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return (
@@ -292,7 +125,7 @@ class RetrainProcess(QObject):
     phase_changed = Signal(str)  # "prepare", "train", "export"
     stage_changed = Signal(str)  # the curriculum stage: "controller", "reconstruction", "refining"
     run_found = Signal(str)  # the run folder being trained
-    progress = Signal(object)  # TrainingProgress
+    progress = Signal(object)  # faceedit.training.runs.Progress
     log = Signal(str)  # one line of the child's output
     finished = Signal(str)  # the exported model file
     failed = Signal(str)  # one line for the user
@@ -367,9 +200,9 @@ class RetrainProcess(QObject):
             self._fail(f"there is no stopped run to resume in {settings.runs}")
             return
         try:
-            prepared = str(json.loads((run / RUN_CONFIG_NAME).read_text(encoding="utf-8"))["prepared"])
-        except (OSError, ValueError, KeyError) as error:
-            self._fail(f"{run} cannot be resumed: its {RUN_CONFIG_NAME} is unreadable ({error})")
+            prepared = str(RunConfig.read(run).prepared)
+        except FaceeditError as error:
+            self._fail(f"{run} cannot be resumed: its {CONFIG_NAME} is unreadable ({error})")
             return
         self._set_run(run)
         self._launch("train", ["train", "--resume", str(run), prepared, *self._device_args()])
@@ -569,7 +402,7 @@ class RetrainProcess(QObject):
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()  # a line still being written
         for raw in lines:
-            progress = TrainingProgress.from_json(raw.decode("utf-8", errors="replace"), self._latest_sample)
+            progress = Progress.from_json(raw.decode("utf-8", errors="replace"), self._latest_sample)
             if progress is None:
                 continue
             self._latest_sample = progress.sample

@@ -32,25 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceedit.engine.retrain import (
-    DATASET_KINDS,
-    PRESET_IMAGE_SIZES,
-    RetrainProcess,
-    RetrainSettings,
-    TrainingProgress,
-    check_dataset,
-    default_work_dir,
-    resumable_run,
-    run_progress,
-)
+from faceedit.engine.retrain import RetrainProcess, RetrainSettings, default_work_dir, resumable_run
 from faceedit.gui.widgets import folder_row
+from faceedit.training.datasets import KIND_CHOICES, check_dataset
+from faceedit.training.presets import PRESET_INFO, preset_image_size
+from faceedit.training.runs import Progress, run_progress
 
-PRESET_CHOICES: tuple[tuple[str, str], ...] = (
-    ("desktop", "desktop — 128 px, half width; trains on a good CPU or any GPU"),
-    ("paper", "paper — the published network, 128 px, full width; needs a GPU"),
-    ("bundled", "bundled — the shipped model's recipe: 64 px luminance, about 11 min on 2 cores"),
-    ("smoke", "smoke — tiny and a few steps: checks that everything runs"),
-)
 DEVICE_CHOICES: tuple[tuple[str, str], ...] = (
     ("auto", "auto (a CUDA GPU if there is one)"),
     ("cpu", "CPU"),
@@ -194,7 +181,7 @@ class RetrainDialog(QDialog):
         self.process.failed.connect(self._on_failed)
         self.process.cancelled.connect(self._on_cancelled)
         self.model_path: str | None = None
-        self.last_progress: TrainingProgress | None = None
+        self.last_progress: Progress | None = None
         self._stage = ""
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
@@ -212,11 +199,11 @@ class RetrainDialog(QDialog):
         self.detected_label = QLabel("")
         self.detected_label.setWordWrap(True)
         self.kind_combo = QComboBox()
-        for kind in DATASET_KINDS:
+        for kind in KIND_CHOICES:
             self.kind_combo.addItem(KIND_NAMES[kind], kind)
         self.preset_combo = QComboBox()
-        for preset, text in PRESET_CHOICES:
-            self.preset_combo.addItem(text, preset)
+        for info in PRESET_INFO.values():
+            self.preset_combo.addItem(info.choice_text, info.name)
         self.device_combo = QComboBox()
         for device, text in DEVICE_CHOICES:
             self.device_combo.addItem(text, device)
@@ -321,7 +308,7 @@ class RetrainDialog(QDialog):
             device=self.device_combo.currentData(),
             max_steps=self.steps_spin.value() or None,
             kind=self.kind_combo.currentData(),
-            size=PRESET_IMAGE_SIZES.get(preset),
+            size=preset_image_size(preset),
         )
 
     def _check_dataset(self) -> None:
@@ -414,7 +401,7 @@ class RetrainDialog(QDialog):
         self.setWindowTitle(f"Retrain the model — {Path(run).name} — faceedit")
         self._update_resume()
 
-    def _on_progress(self, progress: TrainingProgress) -> None:
+    def _on_progress(self, progress: Progress) -> None:
         self.last_progress = progress
         self.progress_bar.setRange(0, max(progress.total_steps, 1))
         self.progress_bar.setValue(progress.step)

@@ -161,26 +161,6 @@ def retrain_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("training")
 
 
-def test_engine_mirrors_the_trainer(tmp_path: Path, pairs_dataset: Path) -> None:
-    from faceedit.engine.retrain import PRESET_IMAGE_SIZES, check_dataset
-    from trainer.config import PRESETS
-    from trainer.datasets import detect_kind
-
-    assert PRESET_IMAGE_SIZES == {name: config.model.image_size for name, config in PRESETS.items()}
-    folders = tmp_path / "fer" / "unpacked"
-    for label in ("Angry", "happy", "neutral"):
-        (folders / label).mkdir(parents=True)
-        shutil.copy(next(pairs_dataset.glob("neutral/*.jpg")), folders / label / "1.jpg")
-    oulu = tmp_path / "oulu" / "OriginalImg" / "VL" / "Strong" / "P001" / "Anger"
-    oulu.mkdir(parents=True)
-    for root in (pairs_dataset, tmp_path / "fer", tmp_path / "oulu"):
-        assert check_dataset(root).kind == detect_kind(root)
-    assert "1 subjects" in check_dataset(tmp_path / "oulu").description
-    assert check_dataset(pairs_dataset).description == "paired neutral/smiling folders: 6 people"
-    (tmp_path / "other" / "misc").mkdir(parents=True)
-    assert not check_dataset(tmp_path / "other").ok and not check_dataset(tmp_path / "missing").ok
-
-
 def test_retrain_dialog_smoke_end_to_end(qtbot, no_modals, pairs_dataset: Path, retrain_work: Path) -> None:  # noqa: ANN001
     from faceedit.core.models.file import read_model_info
     from faceedit.gui.retrain_dialog import RetrainDialog
@@ -216,7 +196,8 @@ def test_retrain_dialog_smoke_end_to_end(qtbot, no_modals, pairs_dataset: Path, 
 
 
 def test_retrain_cancel_then_resume(qtbot, no_modals, pairs_dataset: Path, retrain_work: Path) -> None:  # noqa: ANN001
-    from faceedit.engine.retrain import RetrainProcess, RetrainSettings, resumable_run, run_progress
+    from faceedit.engine.retrain import RetrainProcess, RetrainSettings, resumable_run
+    from faceedit.training.runs import run_progress
 
     process = RetrainProcess()
     settings = RetrainSettings(pairs_dataset, retrain_work, preset="smoke", device="cpu", max_steps=3)
