@@ -65,13 +65,13 @@ def trainer_step(preset: str, precision: str, prepared_root: Path, batch_size: i
     from trainer.config import resolve_config
     from trainer.loop import Trainer
 
-    config = resolve_config(preset, batch_size=batch_size)
+    config = resolve_config(preset, batch_size=batch_size, precision=resolve_precision(precision, torch.device("cpu")).name)
     size = config.model.image_size
     prepared = prepared_root / f"faces-{size}"
     if not prepared.exists():
         synthetic_prepared(prepared, size)
     run = Path(tempfile.mkdtemp(prefix=f"bench-{preset}-"))
-    trainer = Trainer(config, prepared, run, torch.device("cpu"), precision=resolve_precision(precision, torch.device("cpu")))
+    trainer = Trainer(config, prepared, run, torch.device("cpu"))
     start = config.total_steps - config.stages[-1].steps  # the last (heaviest) stage
     stage = config.stages[-1].name
 

@@ -104,6 +104,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     sample_faces: int = 4
     divergence_limit: float = 1e4  # a loss above this stops the run (keeps the last good checkpoint)
+    # "fp32" or "bf16" (autocast) once a run starts: train_run resolves "auto" for the
+    # machine (faceedit.core.device.resolve_precision) and config.json records the result.
+    precision: str = "auto"
 
     @property
     def total_steps(self) -> int:

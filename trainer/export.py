@@ -12,7 +12,7 @@ from faceedit.core.errors import FaceeditError
 from trainer.config import TrainConfig
 from trainer.families import objective_for
 from trainer.manifest import read_prepared
-from trainer.runs import CHECKPOINT_NAME, read_config
+from faceedit.training.runs import CHECKPOINT_NAME, RunConfig
 from trainer.state import load_state
 
 
@@ -64,7 +64,7 @@ def export_run(run: Path, output: Path, *, metrics: Path | None = None, half: bo
     objective = objective_for()
     generator = objective.spec(objective.generator).build(config.model)
     generator.load_state_dict(state.networks[objective.generator])
-    prepared = Path(read_config(run)["prepared"])
+    prepared = RunConfig.read(run).prepared
     try:
         info, _ = read_prepared(prepared)
         data = f"{info.kind} dataset at {info.root} (prepared in {prepared})"

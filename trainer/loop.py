@@ -19,6 +19,7 @@ per stage and calls the encoder twice per step, which DDP's wrapper does not all
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -30,13 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from faceedit.core.device import resolve_precision
 from faceedit.core.errors import FaceeditError
 from faceedit.core.models.pixels import model_to_uint8, uint8_to_model
 from trainer.config import Stage, TrainConfig
 from trainer.data import Batch, FaceSet, batch_at, load_split
 from trainer.families import objective_for
 from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn
-from trainer.runs import CHECKPOINT_NAME, Progress, RunLog, save_sample_grid
+from faceedit.training.runs import CHECKPOINT_NAME, Progress
+from trainer.runs import RunLog, save_sample_grid
 from trainer.state import TrainingState
 
 ProgressFn = Callable[[Progress], None]
@@ -123,6 +126,8 @@ class Trainer:
         objective: FamilyObjective | None = None,
     ) -> None:
         self.config, self.prepared, self.run, self.device, self.world = config, prepared, run, device, world
+        # float32 or bfloat16 autocast; "auto" only reaches here from an old run's config.
+        self.precision = resolve_precision(None if config.precision == "auto" else config.precision, device)
         self.objective = objective or objective_for()
         unknown = {part for stage in config.stages for part in stage.trains} - set(self.objective.parts)
         if unknown:
@@ -231,8 +236,8 @@ class Trainer:
             )
         return values
 
-    def _autocast(self) -> torch.autocast:
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return self.precision.autocast()
 
     def _update(self, row: DiscriminatorUpdate, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
         """One optimiser step of the row's network on its losses (weight 1 unless the row names the key)."""

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from faceedit.core.atomic import atomic_path
 from faceedit.core.imageio import save_photo
 
-# CHECKPOINT_NAME, Progress and read_config are re-exported for trainer/loop.py and
-# trainer/export.py, which still import them from here.
-from faceedit.training.runs import CHECKPOINT_NAME, PROGRESS_NAME, SAMPLES_DIR, Progress, RunConfig
+from faceedit.training.runs import PROGRESS_NAME, SAMPLES_DIR, Progress
 
 
 class RunLog:
@@ -55,11 +52,6 @@ class RunLog:
             self._writer.close()
 
 
-def read_config(run: Path) -> dict[str, Any]:
-    """``run``'s config.json as a dict; FaceeditError when unreadable. New code: RunConfig.read."""
-    return RunConfig.read(run).to_dict()
-
-
 def save_sample_grid(run: Path, step: int, rows: list[list[np.ndarray]]) -> Path:
     """Write a grid (rows of H×W×3 uint8 tiles) as samples/step-NNNNNN.png and latest.png."""
     grid = np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
@@ -71,5 +63,3 @@ def save_sample_grid(run: Path, step: int, rows: list[list[np.ndarray]]) -> Path
         shutil.copyfile(path, tmp)
     return path
 
-
-__all__ = ["CHECKPOINT_NAME", "Progress", "RunLog", "read_config", "save_sample_grid"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from faceedit.core.device import resolve_precision
 from faceedit.core.errors import FaceeditError
 from faceedit.training.runs import CHECKPOINT_NAME, Progress, RunConfig, new_run_dir
 from trainer.config import PRESETS, TrainConfig, resolve_config
@@ -23,17 +25,23 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, metavar="N", help="shorten the curriculum to N steps in all (or stop a resumed run at step N)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per process per step (default: the preset's)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--precision", metavar="P",
+                        help="auto (default, or $FACEEDIT_PRECISION), fp32 or bf16; auto is bf16 where the CPU or GPU computes it natively")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
 
 
-def _plan(config: TrainConfig, prepared: Path, device: str, world_size: int) -> str:
+def _plan(config: TrainConfig, prepared: Path, device: str | None, world_size: int) -> str:
+    from faceedit.core.device import resolve_device, resolve_precision
+
+    torch_device = resolve_device(device)
+    precision = resolve_precision(None if config.precision == "auto" else config.precision, torch_device)
     info, records = read_prepared(prepared)
     counts = {split: sum(1 for r in records if r.split == split) for split in ("train", "test")}
     m = config.model
     lines = [
         f"data       {prepared} ({info.kind}, {info.size} px): {counts['train']} train / {counts['test']} test faces",
         f"network    ExprGAN {m.image_size} px, width ×{m.width:g}, {'RGB' if m.image_channels == 3 else 'luminance'}",
-        f"device     {device}; {world_size} process(es); batch {config.batch_size} per process",
+        f"device     {torch_device}, {precision.describe()}; {world_size} process(es); batch {config.batch_size} per process",
         f"optimiser  Adam lr {config.lr:g}, betas {config.betas}",
     ]
     for stage in config.stages:
@@ -86,6 +94,9 @@ def train_run(
         if prepared is None:
             raise FaceeditError("a new run needs a prepared dataset")
         read_prepared(prepared)  # a clear error before any run folder is made
+        # The run records the precision it trains at, so that a resume keeps it.
+        precision = resolve_precision(None if config.precision == "auto" else config.precision, torch_device)
+        config = replace(config, precision=precision.name)
         run = new_run_dir(runs, config.preset) if world.is_main else runs
         if world.size > 1:
             run = _agree_on_run(run, world)
@@ -117,10 +128,11 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         if not args.prepared.is_dir():
             raise FaceeditError(f"prepared dataset {args.prepared} does not exist; run `faceedit-train prepare` first")
-        config = resolve_config(args.preset, args.max_steps, batch_size=args.batch_size, seed=args.seed)
+        config = resolve_config(args.preset, args.max_steps, batch_size=args.batch_size, seed=args.seed,
+                                precision=args.precision)
         prepared = args.prepared
     if args.dry_run:
-        print(_plan(config, prepared, args.device or "auto", 1))
+        print(_plan(config, prepared, args.device, 1))
         return 0
     stop_at = args.max_steps if args.resume is not None else None
     result = train_run(prepared, config, None if args.resume else args.out, args.resume, args.device, stop_at, _print_progress,

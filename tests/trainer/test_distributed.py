@@ -13,7 +13,7 @@ import torch
 
 from conftest import shared_file
 from faceedit.core.models.exprgan import Generator
-from trainer.runs import CHECKPOINT_NAME
+from faceedit.training.runs import CHECKPOINT_NAME
 from trainer.state import load_state
 from trainer.train import train_run
 

@@ -14,7 +14,7 @@ from conftest import shared_file
 from trainer.config import PRESETS, LossWeights, resolve_config
 from trainer.data import batch_at, load_split
 from trainer.loop import TrainingStopped
-from trainer.runs import CHECKPOINT_NAME
+from faceedit.training.runs import CHECKPOINT_NAME
 from trainer.state import load_state
 from trainer.train import train_run
 
@@ -155,3 +155,24 @@ def test_runs_folder_that_is_a_file(prepared: Path, tmp_path: Path, capsys: pyte
     (tmp_path / "runs").write_text("not a folder")
     assert main(["train", str(prepared), "--preset", "smoke", "--out", str(tmp_path / "runs")]) == 1
     assert "is a file" in capsys.readouterr().err
+
+
+def test_precision_is_resolved_recorded_and_bf16_losses_track_fp32(prepared: Path, tmp_path: Path) -> None:
+    """A run records the precision it trains at; a short bfloat16 run's losses stay near float32's."""
+    from faceedit.training.runs import RunConfig
+
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        seen = []
+        config = resolve_config("smoke", precision=precision)
+        result = train_run(prepared, config, runs=tmp_path / precision, device="cpu", progress_fn=seen.append)
+        assert RunConfig.read(result.run).train["precision"] == precision
+        assert load_state(result.run / CHECKPOINT_NAME).config["precision"] == precision
+        losses[precision] = seen[-1].losses
+    # "auto" is resolved before the run starts (conftest sets FACEEDIT_PRECISION=fp32).
+    auto = train_run(prepared, resolve_config("smoke", max_steps=1), runs=tmp_path / "auto", device="cpu")
+    assert RunConfig.read(auto.run).train["precision"] == "fp32"
+    assert losses["fp32"]["G/pixel"] != losses["bf16"]["G/pixel"]  # bfloat16 really ran
+    for key in ("G/pixel", "D/img"):
+        fp32, bf16 = losses["fp32"][key], losses["bf16"][key]
+        assert abs(bf16 - fp32) <= 0.05 * abs(fp32) + 1e-3, (key, fp32, bf16)
