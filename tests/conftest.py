@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# float32 unless a test asks for bfloat16: tests compare exact values, and "auto" would pick
+# bfloat16 on CPUs with native support (the CI machine has it).
+os.environ["FACEEDIT_PRECISION"] = "fp32"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared photo data not found at {SHARED_DATA}")
