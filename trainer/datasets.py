@@ -56,6 +56,7 @@ from faceedit.training.datasets import (
     PAIR_SMILING,
     SEARCH_DEPTH,
     check_dataset,
+    visible_subdirs,
 )
 
 SPECTRA: tuple[str, ...] = ("VL", "NI")
@@ -186,14 +187,6 @@ def detect_kind(root: Path) -> str:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    """Visible sub-folders, sorted by name (so discovery is the same on every machine)."""
-    try:
-        return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
-    except OSError:
-        return []
-
-
 def _photos(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name."""
     try:
@@ -205,7 +198,7 @@ def _photos(folder: Path) -> list[Path]:
 def _child(folder: Path, names: Iterable[str]) -> Path | None:
     """The sub-folder of ``folder`` whose name is one of ``names``, compared case-insensitively."""
     wanted = [n.lower() for n in names]
-    matches = {p.name.lower(): p for p in _subdirs(folder)}
+    matches = {p.name.lower(): p for p in visible_subdirs(folder)}
     return next((matches[n] for n in wanted if n in matches), None)
 
 
@@ -217,7 +210,7 @@ def _find_dirs(root: Path, names: Sequence[str], depth: int = SEARCH_DEPTH) -> l
         found += [p for p in level if p.name.lower() in wanted]
         if found:
             return found
-        level = [child for p in level for child in _subdirs(p)]
+        level = [child for p in level for child in visible_subdirs(p)]
     return found
 
 
@@ -227,7 +220,7 @@ def _descend(root: Path, accept: Callable[[Path], bool]) -> Path | None:
     for _ in range(SEARCH_DEPTH + 1):
         if accept(folder):
             return folder
-        children = _subdirs(folder)
+        children = visible_subdirs(folder)
         if len(children) != 1 or _photos(folder):
             return None
         folder = children[0]
@@ -237,7 +230,7 @@ def _descend(root: Path, accept: Callable[[Path], bool]) -> Path | None:
 def _label_dirs(folder: Path) -> dict[str, Path]:
     """Expression folders of ``folder`` by label (the first alias wins if two name one label)."""
     labels: dict[str, Path] = {}
-    for child in _subdirs(folder):
+    for child in visible_subdirs(folder):
         label = LABEL_ALIASES.get(child.name.lower())
         if label is not None:
             labels.setdefault(label, child)
@@ -322,11 +315,11 @@ def oulu_images_root(root: Path, options: DatasetOptions) -> Path:
     spectrum_names = (f"{spectrum}_Acropped", spectrum) if options.tree == "cropped" else (spectrum,)
     spectrum_dir = _child(tree, spectrum_names)
     if spectrum_dir is None:
-        have = ", ".join(p.name for p in _subdirs(tree)) or "nothing"
+        have = ", ".join(p.name for p in visible_subdirs(tree)) or "nothing"
         raise FaceeditError(f"{tree} has no {spectrum_names[0]} folder (it has {have})")
     illumination_dir = _child(spectrum_dir, (options.illumination,))
     if illumination_dir is None:
-        have = ", ".join(p.name for p in _subdirs(spectrum_dir)) or "nothing"
+        have = ", ".join(p.name for p in visible_subdirs(spectrum_dir)) or "nothing"
         raise FaceeditError(f"{spectrum_dir} has no {options.illumination} folder (it has {have})")
     return illumination_dir
 
@@ -355,7 +348,7 @@ def scan_oulu(root: Path, options: DatasetOptions) -> Discovery:
     """Oulu-CASIA (see the module docstring). Missing and too-short sequences are listed as skipped."""
     images_root = oulu_images_root(root, options)
     subjects: dict[str, Path] = {}
-    for child in _subdirs(images_root):
+    for child in visible_subdirs(images_root):
         match = _SUBJECT.match(child.name)
         if match:
             subjects.setdefault(f"P{match.group(1)}", child)
@@ -410,7 +403,7 @@ def scan_folders(root: Path, options: DatasetOptions) -> Discovery:
         if label == NEUTRAL and not options.include_neutral:
             continue
         entries = [(p, label, "") for p in _photos(folder)]
-        entries += [(p, label, sub.name) for sub in _subdirs(folder) for p in _photos(sub)]
+        entries += [(p, label, sub.name) for sub in visible_subdirs(folder) for p in _photos(sub)]
         if not entries:
             raise FaceeditError(f"expression folder {folder} has no images")
         found += entries

@@ -127,7 +127,7 @@ class Trainer:
     ) -> None:
         self.config, self.prepared, self.run, self.device, self.world = config, prepared, run, device, world
         # float32 or bfloat16 autocast; "auto" only reaches here from an old run's config.
-        self.precision = resolve_precision(None if config.precision == "auto" else config.precision, device)
+        self.precision = resolve_precision(config.precision, device)
         self.objective = objective or objective_for()
         unknown = {part for stage in config.stages for part in stage.trains} - set(self.objective.parts)
         if unknown:

@@ -34,7 +34,7 @@ def _plan(config: TrainConfig, prepared: Path, device: str | None, world_size: i
     from faceedit.core.device import resolve_device, resolve_precision
 
     torch_device = resolve_device(device)
-    precision = resolve_precision(None if config.precision == "auto" else config.precision, torch_device)
+    precision = resolve_precision(config.precision, torch_device)
     info, records = read_prepared(prepared)
     counts = {split: sum(1 for r in records if r.split == split) for split in ("train", "test")}
     m = config.model
@@ -95,7 +95,7 @@ def train_run(
             raise FaceeditError("a new run needs a prepared dataset")
         read_prepared(prepared)  # a clear error before any run folder is made
         # The run records the precision it trains at, so that a resume keeps it.
-        precision = resolve_precision(None if config.precision == "auto" else config.precision, torch_device)
+        precision = resolve_precision(config.precision, torch_device)
         config = replace(config, precision=precision.name)
         run = new_run_dir(runs, config.preset) if world.is_main else runs
         if world.size > 1:

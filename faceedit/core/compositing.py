@@ -68,6 +68,26 @@ class PixelEdit:
     displacement: np.ndarray | None = None
 
 
+def _to_photo_region(
+    field: np.ndarray, to_photo: np.ndarray, shape: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """A crop-space field warped onto the photo rectangle the crop covers, and that rectangle.
+
+    None when the crop lies outside the photo. Outside the crop the field is 0.
+    """
+    x0, y0, x1, y1 = crop_footprint(to_photo, field.shape[0], shape)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    to_region = to_photo.copy()
+    to_region[:, 2] -= (x0, y0)
+    warped = cv2.warpAffine(
+        field, to_region, (x1 - x0, y1 - y0),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    return warped, (x0, y0, x1, y1)
+
+
 def apply_edit(pixels: np.ndarray, edit: PixelEdit, to_photo: np.ndarray) -> None:
     """Apply a crop-space edit to ``pixels`` (H×W×3 uint8, modified in place).
 
@@ -86,16 +106,10 @@ def warp_by_displacement(pixels: np.ndarray, displacement: np.ndarray, to_photo:
     at to_photo(c + d(c)) = p + L·d(c), L being the linear part of ``to_photo``. Only
     pixels whose displacement is non-zero are written.
     """
-    size = displacement.shape[0]
-    x0, y0, x1, y1 = crop_footprint(to_photo, size, pixels.shape)
-    if x1 <= x0 or y1 <= y0:
+    placed = _to_photo_region(np.ascontiguousarray(displacement, np.float32), to_photo, pixels.shape)
+    if placed is None:
         return
-    to_region = to_photo.copy()
-    to_region[:, 2] -= (x0, y0)
-    field = cv2.warpAffine(
-        np.ascontiguousarray(displacement, np.float32), to_region, (x1 - x0, y1 - y0),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    )
+    field, (x0, y0, x1, y1) = placed
     linear = np.asarray(to_photo[:, :2], np.float32)
     vectors = field @ linear.T  # photo-pixel offsets
     moved = np.any(vectors != 0, axis=2)
@@ -120,17 +134,10 @@ def paste_change(pixels: np.ndarray, change: np.ndarray, to_photo: np.ndarray) -
     out saturated and dark skin. Only the rectangle the crop covers is touched; where the
     warped change is zero, pixels keep their value exactly.
     """
-    size = change.shape[0]
-    x0, y0, x1, y1 = crop_footprint(to_photo, size, pixels.shape)
-    if x1 <= x0 or y1 <= y0:
+    placed = _to_photo_region(change, to_photo, pixels.shape)
+    if placed is None:
         return
-    to_region = to_photo.copy()
-    to_region[:, 2] -= (x0, y0)
-    warped = cv2.warpAffine(
-        change, to_region, (x1 - x0, y1 - y0),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    )
+    warped, (x0, y0, x1, y1) = placed
     region = pixels[y0:y1, x0:x1]
     if warped.ndim == 2 or warped.shape[2] == 1:
         luma = cv2.transform(region.astype(np.float32), _LUMA_ROW)

@@ -96,8 +96,14 @@ FP32 = Precision("fp32", "cpu", "default")
 
 
 def resolve_precision(choice: str | None, device: torch.device) -> Precision:
-    """Turn "auto", "fp32" or "bf16" into the precision to run at on ``device``, or explain why not."""
-    choice = (choice or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    """Turn "auto", "fp32" or "bf16" into the precision to run at on ``device``, or explain why not.
+
+    None and "auto" both defer to $FACEEDIT_PRECISION first (a setting left at auto, in the
+    app or a run's config, lets the environment decide), then to what the hardware has.
+    """
+    if not choice or choice.strip().lower() == "auto":
+        choice = os.environ.get(PRECISION_ENV) or "auto"
+    choice = choice.strip().lower()
     if choice not in PRECISION_CHOICES:
         raise FaceeditError(f"unknown precision {choice!r}: use auto, fp32 or bf16")
     kind = device.type

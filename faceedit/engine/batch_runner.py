@@ -58,10 +58,11 @@ class BatchRunner(QObject):
 
     _start_requested = Signal(object)  # BatchRequest
 
-    def __init__(self, model_path: str, device: str = "auto", synchronous: bool = False) -> None:
+    def __init__(self, model_path: str, device: str = "auto", synchronous: bool = False, precision: str = "auto") -> None:
         super().__init__()
         self._model_path = model_path
         self._device = device
+        self._precision = precision
         self._cancel = threading.Event()
         self._busy = threading.Event()
         self._editor = None  # loaded on first use, on the runner's thread
@@ -149,7 +150,7 @@ class BatchRunner(QObject):
             from faceedit.core.editor import ExpressionEditor
 
             self.status.emit("Loading the model…")
-            self._editor = ExpressionEditor(load_model(self._model_path, resolve_device(self._device)))
+            self._editor = ExpressionEditor(load_model(self._model_path, resolve_device(self._device), self._precision))
         if self._detector is None:
             from faceedit.core.faces import face_detector
 

@@ -120,7 +120,7 @@ class EditWorker(QObject):
     frame_rendered = Signal(object)  # FrameResult
     failed = Signal(object)  # WorkerError
 
-    _load_model_requested = Signal(str, str)
+    _load_model_requested = Signal(str, str, str)
     _open_photo_requested = Signal(str)
     _open_pixels_requested = Signal(str, object)
     _reference_requested = Signal(str)
@@ -156,8 +156,9 @@ class EditWorker(QObject):
 
     # --- requests: any thread -------------------------------------------------------
 
-    def load_model(self, path: str, device: str = "auto") -> None:
-        self._load_model_requested.emit(path, device)
+    def load_model(self, path: str, device: str = "auto", precision: str = "auto") -> None:
+        """Load a model file on ``device`` ("auto", "cpu", "cuda") at ``precision`` ("auto", "fp32", "bf16")."""
+        self._load_model_requested.emit(path, device, precision)
 
     def open_photo(self, path: str) -> None:
         self._open_photo_requested.emit(path)
@@ -200,14 +201,14 @@ class EditWorker(QObject):
 
     # --- work: the worker's thread ----------------------------------------------------
 
-    @Slot(str, str)
-    def _load_model(self, path: str, device: str) -> None:
+    @Slot(str, str, str)
+    def _load_model(self, path: str, device: str, precision: str) -> None:
         try:
             from faceedit.core.models.file import load_model
             from faceedit.core.device import describe_device, resolve_device
             from faceedit.core.editor import ExpressionEditor
 
-            model = load_model(path, resolve_device(device))
+            model = load_model(path, resolve_device(device), precision)
             self._editor = ExpressionEditor(model)
             self._encoded = []
             self._live = None
@@ -219,7 +220,9 @@ class EditWorker(QObject):
                  f"Commit: {p.commit}; date: {p.date}", *([f"Notes: {p.notes}"] if p.notes else []),
                  *(f"{k}: {v:.4g}" for k, v in sorted(info.metrics.items()))]
             )
-            self.model_ready.emit(ModelReady(path, info.name, describe_device(model.device), description, details))
+            where = f"{describe_device(model.device)}, {model.precision.name}"
+            details += f"\nRuns on: {describe_device(model.device)}, {model.precision.describe()}"
+            self.model_ready.emit(ModelReady(path, info.name, where, description, details))
             if self._photo is not None:
                 self._open(self._photo.name, self._photo.path, self._photo.photo)
         except FaceeditError as error:

@@ -83,12 +83,16 @@ def describe_targets(targets: ExpressionTargets) -> str:
 class BatchDialog(QDialog):
     """Folders, mode, format; Start/Cancel; progress with ETA; the summary (GUI thread)."""
 
-    def __init__(self, parent: QWidget | None, model_path: str, device: str, current_targets: ExpressionTargets) -> None:
+    def __init__(
+        self, parent: QWidget | None, model_path: str, device: str, current_targets: ExpressionTargets,
+        precision: str = "auto",
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch export — faceedit")
         self.setMinimumWidth(620)
         self._model_path = model_path
         self._device = device
+        self._precision = precision
         self._targets = current_targets
         self._runner: BatchRunner | None = None  # made on the first Start (it loads the model)
         self._running = False
@@ -223,7 +227,7 @@ class BatchDialog(QDialog):
             self._show_error(str(error))
             return
         if self._runner is None:
-            self._runner = BatchRunner(self._model_path, self._device)
+            self._runner = BatchRunner(self._model_path, self._device, precision=self._precision)
             self._runner.status.connect(self.status_label.setText)
             self._runner.progress.connect(self._on_progress)
             self._runner.finished.connect(self._on_finished)

@@ -37,6 +37,12 @@ from faceedit.gui.settings import AppSettings
 
 PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES)) + ")"
 COMPARE_KEY = Qt.Key.Key_Backslash
+# The precision names are faceedit.core.device's (resolve_precision validates them there).
+PRECISION_CHOICES: tuple[tuple[str, str], ...] = (
+    ("auto", "auto (bfloat16 where the processor computes it natively)"),
+    ("fp32", "float32"),
+    ("bf16", "bfloat16"),
+)
 ATTRIBUTION = (
     "Sample photo: Face Research Lab London Set — DeBruine, L. & Jones, B. (2017), figshare, "
     "doi:10.6084/m9.figshare.5047666.v5, licensed CC BY 4.0."
@@ -81,6 +87,7 @@ class MainWindow(QMainWindow):
         self._current: np.ndarray | None = None
         self._model: ModelReady | None = None
         self._device = device or self.settings.device
+        self._precision = self.settings.precision
         self._retrain = None
         self._build_ui()
         self._build_webcam()
@@ -210,6 +217,12 @@ class MainWindow(QMainWindow):
             action = self._action(device_menu, device, lambda _=False, d=device: self.set_device(d), checkable=True)
             action.setChecked(self._device == device)
             devices.addAction(action)
+        precisions = QActionGroup(self)
+        precision_menu = self.model_menu.addMenu("&Precision")
+        for precision, text in PRECISION_CHOICES:
+            action = self._action(precision_menu, text, lambda _=False, p=precision: self.set_precision(p), checkable=True)
+            action.setChecked(self._precision == precision)
+            precisions.addAction(action)
         self.tools_menu = bar.addMenu("&Tools")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About faceedit", self.about)
@@ -217,7 +230,7 @@ class MainWindow(QMainWindow):
     def _start(self, model: str | None, photo: str | None) -> None:
         try:
             chosen = model or (self.settings.model if self.settings.model and Path(self.settings.model).exists() else None)
-            self.worker.load_model(str(default_model_path(chosen)), self._device)
+            self.worker.load_model(str(default_model_path(chosen)), self._device, self._precision)
         except FaceeditError as error:
             self.statusBar().showMessage(f"{error} (Model → Open Model…)")
         start = photo or (str(sample_photo_path()) if sample_photo_path().exists() else None)
@@ -313,7 +326,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, path: str) -> None:
         self.statusBar().showMessage(f"Loading {path}…")
-        self.worker.load_model(path, self._device)
+        self.worker.load_model(path, self._device, self._precision)
 
     def batch_export(self) -> None:
         """A folder, edited off the GUI thread (the dialog's runner has its own model copy)."""
@@ -323,7 +336,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "faceedit", "Load a model first (Model → Open Model…)")
             return
         state = self.live_targets()
-        BatchDialog(self, self._model.path, self._device, state).exec()
+        BatchDialog(self, self._model.path, self._device, state, self._precision).exec()
 
     def retrain(self) -> None:
         """The retrain dialog: modeless, so editing goes on while a model trains."""
@@ -337,6 +350,11 @@ class MainWindow(QMainWindow):
 
     def set_device(self, device: str) -> None:
         self._device = self.settings.device = device
+        if self._model is not None:
+            self.load_model(self._model.path)
+
+    def set_precision(self, precision: str) -> None:
+        self._precision = self.settings.precision = precision
         if self._model is not None:
             self.load_model(self._model.path)
 

@@ -37,6 +37,15 @@ class AppSettings:
         self._s.setValue("device", value)
 
     @property
+    def precision(self) -> str:
+        """"auto", "fp32" or "bf16": what the model runs at (faceedit.core.device)."""
+        return self._str("precision", "auto")
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._s.setValue("precision", value)
+
+    @property
     def model(self) -> str:
         return self._str("model")
 

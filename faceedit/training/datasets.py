@@ -73,8 +73,8 @@ class DatasetCheck:
         return self.kind is not None
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    """Visible sub-folders, sorted by name (the same answer on every machine)."""
+def visible_subdirs(folder: Path) -> list[Path]:
+    """Visible sub-folders, sorted by name (the same answer on every machine); [] if unreadable."""
     try:
         return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
     except OSError:
@@ -100,7 +100,7 @@ def _descend(root: Path) -> Iterator[Path]:
     folder = root
     for _ in range(SEARCH_DEPTH + 1):
         yield folder
-        children = _subdirs(folder)
+        children = visible_subdirs(folder)
         if len(children) != 1 or _photo_count(folder):
             return
         folder = children[0]
@@ -117,23 +117,23 @@ def _find_oulu_tree(root: Path, max_folders: int | None) -> Path | None:
         seen += len(level)
         if max_folders is not None and seen > max_folders:
             return None
-        level = [child for folder in level for child in _subdirs(folder)]
+        level = [child for folder in level for child in visible_subdirs(folder)]
     return None
 
 
 def _describe_oulu(tree: Path) -> DatasetCheck:
     subjects = 0
-    for spectrum in _subdirs(tree):
+    for spectrum in visible_subdirs(tree):
         if spectrum.name.lower().startswith("vl"):
-            strong = next((p for p in _subdirs(spectrum) if p.name.lower() == "strong"), None)
-            subjects = len([p for p in _subdirs(strong) if _SUBJECT.match(p.name)]) if strong else 0
+            strong = next((p for p in visible_subdirs(spectrum) if p.name.lower() == "strong"), None)
+            subjects = len([p for p in visible_subdirs(strong) if _SUBJECT.match(p.name)]) if strong else 0
     which = "pre-cropped faces" if tree.name.lower() not in OULU_ORIGINAL_TREES else "original frames"
     return DatasetCheck("oulu", f"Oulu-CASIA ({which} in {tree.name}; {subjects} subjects in VL/Strong)")
 
 
 def _check_level(base: Path) -> DatasetCheck | None:
     """Paired neutral/smiling folders, else two or more expression folders, directly in ``base``."""
-    children = {p.name.lower(): p for p in _subdirs(base)}
+    children = {p.name.lower(): p for p in visible_subdirs(base)}
     neutral = next((children[n] for n in PAIR_NEUTRAL if n in children), None)
     smiling = next((children[n] for n in PAIR_SMILING if n in children), None)
     if neutral is not None and smiling is not None:
@@ -144,7 +144,7 @@ def _check_level(base: Path) -> DatasetCheck | None:
     for name, child in children.items():
         label = LABEL_ALIASES.get(name)
         if label is not None and label not in labels:
-            labels[label] = _photo_count(child) + sum(_photo_count(sub) for sub in _subdirs(child))
+            labels[label] = _photo_count(child) + sum(_photo_count(sub) for sub in visible_subdirs(child))
     # Two or more: one folder called "happy" is not yet a dataset.
     if len(labels) >= 2:
         counts = ", ".join(f"{label} {count}" for label, count in labels.items())

@@ -19,6 +19,7 @@ def test_explicit_choices_and_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert bf16.name == "bf16" and bf16.dtype == torch.bfloat16 and "asked for" in bf16.describe()
     monkeypatch.setenv("FACEEDIT_PRECISION", "bf16")
     assert resolve_precision(None, CPU).name == "bf16"
+    assert resolve_precision("auto", CPU).name == "bf16"  # a setting left at auto defers to the environment
     with pytest.raises(FaceeditError, match="unknown precision 'fp8'"):
         resolve_precision("fp8", CPU)
 

@@ -161,3 +161,14 @@ def test_worker_errors_show_once_per_live_message(qtbot, settings, no_dialogs, l
         window.worker.failed.emit(WorkerError(ErrorKind.RENDER, "render failed: X"))
     assert no_dialogs == ["frame trouble", "other trouble", "render failed: X", "render failed: X"]
     window.close()
+
+
+def test_precision_menu_reloads_the_model_and_is_remembered(qtbot, settings, no_dialogs, tiny_model_path: Path) -> None:  # noqa: ANN001
+    window = _window(qtbot, settings, model=str(tiny_model_path))
+    assert window._model is not None and window._model.device.endswith(", fp32")  # conftest: FACEEDIT_PRECISION=fp32
+    labels = [a.text() for a in window.model_menu.actions() if a.menu() and "Precision" in a.text()]
+    assert labels, "Model → Precision"
+    window.set_precision("bf16")
+    assert window._model.device.endswith(", bf16") and "bfloat16 (asked for)" in window._model.details
+    assert settings.precision == "bf16"
+    window.close()
