@@ -69,3 +69,23 @@ def test_neutral_is_the_zero_code_and_mixtures_are_distinct() -> None:
     blocks = codes[1].view(6, 5)[:, 0]
     recovered = (blocks + blocks.max()) / 2
     assert torch.allclose(recovered, b[0])
+
+
+def test_training_forward_of_a_code_convolution_equals_the_concatenated_one() -> None:
+    """Training computes the code's part of each decoder convolution per kernel tap; same function, same gradients."""
+    import torch
+
+    from faceedit.core.models.exprgan import _CodeConv
+
+    torch.manual_seed(0)
+    layer = _CodeConv(8, 30, 5)
+    x, code = torch.randn(3, 8, 9, 7), torch.randn(3, 30)
+    results = []
+    for training in (False, True):
+        layer.train(training)
+        layer.zero_grad()
+        out = layer(x.to(memory_format=torch.channels_last) if training else x, code)
+        out.square().sum().backward()
+        results.append((out.detach(), layer.conv.weight.grad.clone(), layer.conv.bias.grad.clone()))
+    for eval_value, train_value in zip(*results):
+        assert torch.allclose(eval_value, train_value, atol=1e-4, rtol=1e-4)

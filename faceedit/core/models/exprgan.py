@@ -152,6 +152,12 @@ class Encoder(nn.Module):
         return Encoding(torch.tanh(self.to_z(x)), torch.sigmoid(self.recognise(x)))
 
 
+def _inside(size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """3×size: row k is 1 where a 3×3 kernel's tap k (offset k − 1) reads inside the image."""
+    position = torch.arange(size, device=device)[None, :] + torch.arange(-1, 2, device=device)[:, None]
+    return ((position >= 0) & (position < size)).to(dtype)
+
+
 class _CodeConv(nn.Module):
     """A 3×3 convolution whose input is a feature map with the expression code appended."""
 
@@ -160,9 +166,30 @@ class _CodeConv(nn.Module):
         self.conv = nn.Conv2d(in_ch + code_dim, out_ch, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self._forward_split(x, code)
         n, _, h, w = x.shape
         code_map = code[:, :, None, None].expand(n, code.shape[1], h, w)
         return self.conv(torch.cat([x, code_map], dim=1))
+
+    def _forward_split(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """The same function as ``forward`` in eval mode, without building the code map.
+
+        The code map is constant over the image, so its part of the convolution is, per
+        kernel tap (i, j), one vector W_code[:, :, i, j]·code wherever that tap falls inside
+        the image (zero padding). Computing it so skips a convolution over the code's
+        channels (as many as the features' at 64 px) and the concatenation's copies:
+        measured faster in training (bench/bench_train.py). Equal to the concatenated
+        form up to float rounding; inference keeps the concatenated form, so edits of
+        released models do not change by a bit.
+        """
+        _, c, h, w = x.shape
+        weight = self.conv.weight
+        features = F.conv2d(x, weight[:, :c], self.conv.bias, padding=1)
+        taps = torch.einsum("okij,nk->noij", weight[:, c:], code.to(weight.dtype))
+        rows = _inside(h, x.device, taps.dtype)
+        cols = rows if w == h else _inside(w, x.device, taps.dtype)
+        return features + torch.einsum("noij,iy,jx->noyx", taps, rows, cols).to(features.dtype)
 
 
 class Decoder(nn.Module):
