@@ -58,6 +58,7 @@ def _jpeg(pixels: np.ndarray) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--precisions", default="fp32", help="comma-separated: fp32, bf16 (default fp32)")
     args = parser.parse_args()
     if not PHOTO.exists():
         print(f"needs {PHOTO} (../shared/data)", file=sys.stderr)
@@ -78,11 +79,11 @@ def main() -> int:
         print(f"  detect + landmarks            {time_it(lambda: detector.detect(pixels), runs=max(5, args.runs // 4))}")
         print(f"  align to 128 px               {time_it(lambda: align_face(pixels, found[0].landmarks, 128), runs=args.runs)}")
 
-    for preset, config in PRESETS.items():
+    for (preset, config), precision in ((p, q) for p in PRESETS.items() for q in args.precisions.split(",")):
         torch.manual_seed(0)
-        editor = ExpressionEditor(in_memory_model(Generator(config), preset))
+        editor = ExpressionEditor(in_memory_model(Generator(config), preset, precision=precision))
         info = editor.model.info
-        print(f"\n[{preset}: {info.parameters / 1e6:.1f} M parameters]")
+        print(f"\n[{preset}: {info.parameters / 1e6:.1f} M parameters, {precision}]")
         for name, pixels in photos.items():
             encoded = editor.encode(pixels, faces[name])
             print(f"  {name}: encode (align+enc+base)   {time_it(lambda: editor.encode(pixels, faces[name]), runs=args.runs)}")
