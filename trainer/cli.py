@@ -16,6 +16,7 @@ from faceedit.core.errors import run_reporting_errors
 def build_parser() -> argparse.ArgumentParser:
     from trainer.evaluate import add_evaluate_arguments
     from trainer.export import add_export_arguments
+    from trainer.geometry import add_geometry_arguments
     from trainer.merge import add_merge_arguments
     from trainer.prepare import add_prepare_arguments
     from trainer.train import add_train_arguments
@@ -28,12 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(commands.add_parser("train", help="train a model with the paper's three-stage curriculum"))
     add_evaluate_arguments(commands.add_parser("evaluate", help="measure a model on a prepared test split"))
     add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
+    add_geometry_arguments(commands.add_parser("geometry", help="learn how each expression moves the face, into a model file"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from trainer.evaluate import run_evaluate
     from trainer.export import run_export
+    from trainer.geometry import run_geometry
     from trainer.merge import run_merge
     from trainer.prepare import run_prepare
     from trainer.train import run_train
@@ -44,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export,
-                "merge": run_merge}
+                "merge": run_merge, "geometry": run_geometry}
     return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 
 

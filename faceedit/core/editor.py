@@ -55,7 +55,9 @@ class ExpressionEditor:
     def encode_aligned(self, face: DetectedFace, aligned: AlignedFace) -> EncodedFace:
         """Let the model read an already aligned face once (the trainer's prepared crops too)."""
         with self.model.precision.autocast():
-            reading = self.model.network.read(crop_to_tensor(aligned.crop, self._channels, self.model.device))
+            images = crop_to_tensor(aligned.crop, self._channels, self.model.device)
+            landmarks = torch.from_numpy(np.asarray(aligned.landmarks, np.float32))[None].to(self.model.device)
+            reading = self.model.network.read(images, landmarks)
         recognised = reading.recognised[0].float().cpu().numpy()
         return EncodedFace(face, aligned, face_mask(aligned.landmarks, self.size), recognised, reading)
 

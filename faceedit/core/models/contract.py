@@ -72,8 +72,12 @@ class FaceModel(Protocol):
 
     config: FamilyConfig
 
-    def read(self, images: torch.Tensor) -> FaceReading:
-        """Read N×C×S×S model images (:mod:`.pixels`) once; cache what renders need."""
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> FaceReading:
+        """Read N×C×S×S model images (:mod:`.pixels`) once; cache what renders need.
+
+        ``landmarks`` (N×68×2, crop pixels) are the faces' dlib points, for families that
+        move the face's shape; a family that needs none ignores them.
+        """
         ...
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:

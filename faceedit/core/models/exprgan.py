@@ -50,6 +50,9 @@ class ExprGANConfig:
     num_expressions: int = len(EXPRESSIONS)
     code_per_expression: int = 5
     image_channels: int = 3
+    # True: the model also moves the face's shape, by per-expression landmark displacements
+    # learned from data (faceedit.core.models.geometry; `faceedit-train geometry`).
+    geometry: bool = False
 
     def __post_init__(self) -> None:
         levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
@@ -224,6 +227,7 @@ class ExprGANReading(FaceReading):
 
     z: torch.Tensor  # N×z_dim in (−1, 1)
     base: torch.Tensor  # N×C×S×S, decode(z, recognised)
+    shape_fields: torch.Tensor | None = None  # N×K×2×S×S per-expression warps (geometry models)
 
 
 class Generator(nn.Module):
@@ -240,6 +244,12 @@ class Generator(nn.Module):
         # û, the fixed direction of the intensity axis in each code block. The paper
         # samples |u| with u ~ U(−1, 1)^d; û = 1 makes intensity 1 the strongest code.
         self.register_buffer("direction", torch.ones(config.code_per_expression))
+        if config.geometry:
+            # K×68×2: each landmark's mean displacement from neutral to the expression at
+            # full intensity, in the frame of the mean neutral face (68×2, crop fractions)
+            # fitted on its stable points (learned; zero until then).
+            self.register_buffer("landmark_shifts", torch.zeros(config.num_expressions, 68, 2))
+            self.register_buffer("landmark_reference", torch.zeros(68, 2))
 
     def encode(self, images: torch.Tensor) -> Encoding:
         return self.encoder(images)
@@ -256,15 +266,29 @@ class Generator(nn.Module):
 
     # --- the family contract (inference) ---------------------------------------------
 
-    def read(self, images: torch.Tensor) -> ExprGANReading:
-        """Encode once and cache the decoder's output at the recognised intensities."""
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> ExprGANReading:
+        """Encode once and cache the decoder's output at the recognised intensities.
+
+        A geometry model also caches each expression's warp of these faces (``landmarks``:
+        N×68×2 crop pixels; without them the model edits appearance only).
+        """
         encoding = self.encode(images)
-        return ExprGANReading(encoding.intensities, encoding.z, self.decode(encoding.z, encoding.intensities))
+        fields = None
+        if self.config.geometry and landmarks is not None:
+            from faceedit.core.models.geometry import face_shape_fields
+
+            fields = face_shape_fields(landmarks, self.landmark_shifts, self.landmark_reference, self.config.image_size)
+        return ExprGANReading(encoding.intensities, encoding.z, self.decode(encoding.z, encoding.intensities), fields)
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
-        """The image change decode(z, target) − decode(z, recognised): the decoder's own bias cancels."""
+        """The image change decode(z, target) − decode(z, recognised) (the decoder's own bias
+        cancels), and for a geometry model the warp Σ_k (target_k − recognised_k)·field_k."""
         assert isinstance(reading, ExprGANReading)
-        return Edit(image_change=self.decode(reading.z, intensities) - reading.base)
+        change = self.decode(reading.z, intensities) - reading.base
+        if reading.shape_fields is None:
+            return Edit(image_change=change)
+        steps = (intensities - reading.recognised).float()
+        return Edit(image_change=change, displacement=torch.einsum("nk,nkcyx->ncyx", steps, reading.shape_fields))
 
 
 class ImageDiscriminator(nn.Module):

@@ -1,0 +1,108 @@
+"""Expression geometry: how each expression moves the face's 68 landmarks, and the warp that does it.
+
+A model with geometry stores, per expression, the mean displacement of the 68 dlib
+landmarks from a neutral face to that expression at full intensity (``K×68×2``, in
+fractions of the aligned crop's side; learned by ``faceedit-train geometry``). For one
+face, :func:`shape_fields` turns it into one backward displacement field per expression
+over the crop, by a thin-plate spline through the face's own landmarks (each pinned to
+minus its displacement) and a ring of fixed anchors around the face (pinned to zero, so
+the warp fades out before the face's outline and nothing outside it moves). The field
+for any slider state is then linear: ``Σ_k (target_k − recognised_k) · field_k``.
+
+The warp is applied to the full-resolution photo (:func:`faceedit.core.compositing.apply_edit`),
+so the face keeps its own sharpness and colour. Runs on the model's thread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from faceedit.core.alignment import similarity_transform
+
+STABLE_POINTS: tuple[int, ...] = (27, 28, 29, 30, 36, 39, 42, 45)
+"""Nose bridge and eye corners: what expressions barely move. Shifts are measured in a frame
+fitted to these (the crop's own alignment also uses the mouth corners, which a smile moves)."""
+
+RING_SCALE = 1.25
+"""Anchors sit on the landmarks' outline scaled by this about its centre (zero displacement)."""
+RING_POINTS = 24
+SMOOTHING = 1e-3
+"""Thin-plate spline regularisation (relative to the crop size squared): near-exact interpolation."""
+
+
+def _outline_ring(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """RING_POINTS anchors around the face: its outline (jaw + brows) scaled about the centre."""
+    centre = landmarks.mean(axis=0)
+    angles = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
+    offsets = landmarks - centre
+    radii = np.hypot(offsets[:, 0], offsets[:, 1])
+    directions = np.arctan2(offsets[:, 1], offsets[:, 0])
+    ring = []
+    for angle in angles:
+        # The farthest landmark within ±30° of this direction sets the radius there.
+        near = np.abs(np.angle(np.exp(1j * (directions - angle)))) < np.pi / 6
+        radius = radii[near].max() if near.any() else radii.max()
+        ring.append(centre + RING_SCALE * radius * np.array([np.cos(angle), np.sin(angle)]))
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+    return np.vstack([np.asarray(ring), corners])
+
+
+def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The thin-plate spline kernel r² log r² between point sets a (M×2) and b (P×2)."""
+    r2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(r2 > 0, r2 * np.log(r2), 0.0)
+
+
+def shape_fields(landmarks: np.ndarray, shifts: np.ndarray, size: int) -> np.ndarray:
+    """Per-expression backward displacement fields for one face (K×2×size×size float32, crop px).
+
+    ``landmarks``: the face's 68 points in crop pixels. ``shifts``: K×68×2 displacements
+    at full intensity, in crop pixels. Output pixel (x, y) of expression k takes the face's
+    pixel at (x, y) + field_k[:, y, x]; to first order a landmark at p moves to p + shift.
+    """
+    points = np.asarray(landmarks, np.float64)
+    anchors = _outline_ring(points, size)
+    control = np.vstack([points, anchors]) / size  # unit square: a well-conditioned system
+    count = control.shape[0]
+    system = np.zeros((count + 3, count + 3))
+    system[:count, :count] = _kernel(control, control) + SMOOTHING * np.eye(count)
+    system[:count, count] = 1.0
+    system[:count, count + 1 :] = control
+    system[count, :count] = 1.0
+    system[count + 1 :, :count] = control.T
+    k = shifts.shape[0]
+    values = np.zeros((count + 3, 2 * k))
+    values[: points.shape[0]] = -np.asarray(shifts, np.float64).transpose(1, 0, 2).reshape(points.shape[0], 2 * k)
+    weights = np.linalg.solve(system, values)
+    axis = (np.arange(size) + 0.0) / size
+    grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)  # (x, y), row-major over y
+    basis = np.hstack([_kernel(grid, control), np.ones((grid.shape[0], 1)), grid])
+    field = basis @ weights  # S²×2K, crop pixels
+    return field.reshape(size, size, k, 2).transpose(2, 3, 0, 1).astype(np.float32)
+
+
+def to_reference_frame(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``landmarks`` (68×2) mapped by the similarity that puts their stable points on ``reference``'s."""
+    points = np.asarray(landmarks, np.float64)
+    stable = list(STABLE_POINTS)
+    m = similarity_transform(points[stable], np.asarray(reference, np.float64)[stable])
+    return points @ m[:, :2].T + m[:, 2]
+
+
+def face_shape_fields(landmarks: torch.Tensor, shifts: torch.Tensor, reference: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`shape_fields` for a batch → N×K×2×S×S.
+
+    ``landmarks``: N×68×2 crop px. ``shifts``: K×68×2 in the frame of ``reference`` (68×2,
+    the mean neutral face in crop fractions); each face takes them through the similarity
+    from the reference's stable points to its own (so they scale and turn with the face).
+    """
+    stable = list(STABLE_POINTS)
+    reference_np = reference.detach().double().cpu().numpy()
+    shifts_np = shifts.detach().double().cpu().numpy()
+    fields = []
+    for face in landmarks.detach().double().cpu().numpy():
+        linear = similarity_transform(reference_np[stable], face[stable])[:, :2]
+        fields.append(shape_fields(face, shifts_np @ linear.T, size))
+    return torch.from_numpy(np.stack(fields)).to(landmarks.device)

@@ -1,0 +1,84 @@
+"""Expression geometry: the per-face warp from learned landmark shifts, and models that carry it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceedit.core.models.geometry import STABLE_POINTS, face_shape_fields, shape_fields, to_reference_frame
+
+
+def _face(size: int = 64) -> np.ndarray:
+    """68 well-spread points in a crop: a jaw arc of 17 and a jittered 51-point lattice inside."""
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, np.pi, 17)
+    jaw = np.stack([size / 2 - 0.3 * size * np.cos(t), 0.45 * size + 0.35 * size * np.sin(t)], 1)
+    ys, xs = np.mgrid[0:6, 0:9]
+    lattice = np.stack([0.26 + 0.06 * xs.ravel(), 0.3 + 0.08 * ys.ravel()], 1)[:51] * size
+    return np.vstack([jaw, lattice + rng.uniform(-0.5, 0.5, lattice.shape)])
+
+
+def test_a_landmark_moves_by_its_shift_and_the_border_stays() -> None:
+    size = 64
+    points = _face(size)
+    shifts = np.zeros((2, 68, 2))
+    shifts[0, 54] = (3.0, -4.0)  # a mouth corner out and up
+    fields = shape_fields(points, shifts, size)
+    assert fields.shape == (2, 2, size, size)
+    x, y = np.round(points[54]).astype(int)
+    # backward field: the output pixel at the point samples from towards point − shift (the
+    # spline is smoothed, and its unmoved neighbours hold it back a little)
+    got = fields[0, :, y, x]
+    assert got @ np.array([-3.0, 4.0]) / 25 > 0.6 and np.hypot(*got) < 5.5
+    # Anchored around the face: small at the crop's border (the editor's face mask then zeroes it).
+    assert np.abs(fields[0][:, [0, -1], :]).max() < 0.3 and np.abs(fields[0][:, :, [0, -1]]).max() < 0.3
+    assert np.abs(fields[1]).max() == 0  # no shift, no warp
+
+
+def test_shifts_follow_the_face_scale_through_the_reference_frame() -> None:
+    size = 64
+    reference = _face(size) / size
+    small = (reference - 0.5) * size * 0.5 + size / 2  # the same face at half the scale
+    assert np.allclose(to_reference_frame(small, reference)[list(STABLE_POINTS)], reference[list(STABLE_POINTS)], atol=1e-6)
+    shifts = np.zeros((1, 68, 2))
+    shifts[0, 54] = (0.05, 0.0)  # 5 % of the crop in the reference frame
+    at = {}
+    for name, face in (("full", reference * size), ("small", small)):
+        fields = face_shape_fields(torch.tensor(face[None]), torch.tensor(shifts), torch.tensor(reference), size)
+        x, y = np.round(face[54]).astype(int)
+        at[name] = float(fields[0, 0, 0, y, x])
+    assert at["full"] < -1.0 and 0.35 < at["small"] / at["full"] < 0.65  # half the face, about half the pixels
+
+
+def test_geometry_model_round_trips_and_stays_bit_identical_at_rest(tmp_path: Path, london_neutral: Path) -> None:
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.expressions import ExpressionTargets
+    from faceedit.core.faces import face_detector
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.models.exprgan import ExprGANConfig, Generator
+    from faceedit.core.models.file import load_model, save_model
+
+    from faceedit.core.alignment import align_face
+
+    pixels = load_photo(london_neutral).pixels
+    detected = face_detector().detect(pixels)
+    torch.manual_seed(0)
+    network = Generator(ExprGANConfig(image_size=64, width=0.125, geometry=True))
+    network.landmark_reference.copy_(torch.tensor(align_face(pixels, detected[0].landmarks, 64).landmarks / 64))
+    network.landmark_shifts[3, 48] = torch.tensor([-0.02, -0.03])
+    network.landmark_shifts[3, 54] = torch.tensor([0.02, -0.03])
+    save_model(tmp_path / "geo.pt", network)
+    model = load_model(tmp_path / "geo.pt")
+    assert model.info.config.geometry and torch.equal(model.network.landmark_shifts, network.landmark_shifts)
+    editor = ExpressionEditor(model)
+    faces = [editor.encode(pixels, f) for f in detected]
+    assert faces[0].reading.shape_fields is not None
+    assert np.array_equal(editor.render(pixels, faces, ExpressionTargets()), pixels)
+    change = editor.change(faces[0], np.array([0, 0, 0, 1, 0, 0], np.float32))
+    assert change is not None and change.displacement is not None and np.abs(change.displacement).max() > 0.5
+    edited = editor.render(pixels, faces, ExpressionTargets.from_mapping({"happiness": 1.0}))
+    moved = np.abs(edited.astype(int) - pixels).max(axis=2) > 0
+    rows, cols = np.nonzero(moved)
+    assert moved.any() and rows.min() > pixels.shape[0] * 0.15 and rows.max() < pixels.shape[0] * 0.9

@@ -1,0 +1,79 @@
+"""faceedit-train geometry: shifts from pairs, class contrasts within a source, and the model file it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceedit.core.alignment import TEMPLATE_5
+from faceedit.core.expressions import EXPRESSIONS
+from faceedit.core.imageio import save_photo
+from trainer.manifest import FACES_DIR, FaceRecord, PreparedInfo, write_prepared
+
+SIZE = 64
+BASE = np.random.default_rng(1).uniform(16, 48, (68, 2))
+
+
+def _prepared(folder: Path, kind: str, faces: list[tuple[str, str, np.ndarray, bool]]) -> Path:
+    """faces: (subject, label, landmarks, greyscale) → a prepared folder of flat crops."""
+    (folder / FACES_DIR).mkdir(parents=True)
+    records = []
+    for i, (subject, label, points, grey) in enumerate(faces):
+        name = f"{FACES_DIR}/{i:04d}.png"
+        save_photo(folder / name, np.full((SIZE, SIZE, 3), 128 if grey else (150, 110, 90), np.uint8))
+        records.append(FaceRecord(file=name, source=name, label=label, intensity=0.0 if label == "neutral" else 1.0,
+                                  subject=subject, split="train", landmarks=points.tolist(), source_landmarks=points.tolist()))
+    write_prepared(folder, PreparedInfo(kind=kind, root=str(folder), size=SIZE, template=TEMPLATE_5.tolist()), records)
+    return folder
+
+
+def test_pairs_and_source_separated_contrasts(tmp_path: Path) -> None:
+    from trainer.geometry import fit_geometry, reference_face
+
+    smile = np.zeros((68, 2))
+    smile[48], smile[54] = (-2.0, -3.0), (2.0, -3.0)
+    frown = np.zeros((68, 2))
+    frown[21], frown[22] = (1.0, 2.0), (-1.0, 2.0)
+    pairs = [(f"{n:03d}", label, BASE + (smile if label == "happiness" else 0), False)
+             for n in range(12) for label in ("neutral", "happiness")]
+    classes = [("", label, BASE + (frown if label == "anger" else 0), True) for label in ("neutral", *EXPRESSIONS) for _ in range(12)]
+    # Colour faces of another framing (mouths 3 px lower), nearly all neutral: a confound.
+    lower = np.zeros((68, 2))
+    lower[48:68, 1] = 3.0
+    classes += [("", "neutral", BASE + lower, False) for _ in range(30)]
+    folders = [_prepared(tmp_path / "pairs", "pairs", pairs), _prepared(tmp_path / "folders", "folders", classes)]
+    reference = reference_face(folders)
+    learned = {s.expression: s for s in fit_geometry(folders, reference)}
+    assert learned["happiness"].source == "pairs" and learned["happiness"].faces == 12
+    assert np.allclose(learned["happiness"].shifts * SIZE, smile, atol=0.05)
+    assert learned["anger"].source == "contrast"
+    assert np.allclose(learned["anger"].shifts * SIZE, frown, atol=0.05)  # the colour neutrals' lower mouths are not in it
+    assert np.abs(learned["sadness"].shifts).max() < 1e-9
+
+
+def test_geometry_command_writes_a_model_that_moves_the_face(tmp_path: Path, tiny_model_path: Path) -> None:
+    from faceedit.core.models.file import load_model
+    from trainer.cli import main
+
+    corners = np.zeros((68, 2))
+    corners[[48, 54], 1] = -3.0  # mouth corners up (a move of every point would be no expression)
+    pairs = [(f"{n:03d}", label, BASE + (corners if label != "neutral" else 0.0), False)
+             for n in range(12) for label in ("neutral", *EXPRESSIONS)]
+    prepared = _prepared(tmp_path / "p", "pairs", pairs)
+    out = tmp_path / "geo.pt"
+    assert main(["geometry", str(tiny_model_path), str(prepared), "-o", str(out)]) == 0
+    model = load_model(out)
+    assert model.info.config.geometry and "Geometry learned" in model.info.provenance.notes
+    assert np.allclose(model.network.landmark_shifts.numpy() * SIZE, corners[None], atol=1e-4)
+
+
+def test_geometry_without_data_is_one_line(tmp_path: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trainer.cli import main
+
+    prepared = _prepared(tmp_path / "p", "folders", [("", "neutral", BASE, True) for _ in range(12)])
+    assert main(["geometry", str(tiny_model_path), str(prepared), "-o", str(tmp_path / "x.pt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("faceedit-train: error: no data for the geometry of anger")
+    assert not (tmp_path / "x.pt").exists()

@@ -1,0 +1,169 @@
+"""``faceedit-train geometry``: learn how each expression moves the landmarks, and give a model that geometry.
+
+Per expression, the mean displacement of the 68 aligned landmarks from neutral to that
+expression, in fractions of the crop's side (the crops are aligned to one template, so
+their landmarks share a frame):
+
+- from **pairs** where the data have them (the same subject neutral and with the
+  expression, e.g. London's neutral/smiling): the mean of the per-subject differences;
+- otherwise from **class contrasts, within one image source**: expressions7 mixes
+  greyscale images with colour ones of other proportions, and colour images are a third
+  of its neutral class but few of the others. A contrast across sources would learn the
+  source as part of the expression, so the contrast is taken inside each source
+  (greyscale, colour) and the sources are weighted by how many faces each contrast rests on.
+
+Only training-split faces are used: held-out identities stay unseen. The result is stored
+in the model file (``ExprGANConfig.geometry``, buffer ``landmark_shifts``); the editor
+turns it into a warp per face (:mod:`faceedit.core.models.geometry`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceedit.core.errors import FaceeditError
+from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
+from faceedit.core.imageio import load_photo
+from faceedit.core.models.exprgan import ExprGANConfig, Generator
+from faceedit.core.models.file import Provenance, load_model, save_model
+from faceedit.core.models.geometry import to_reference_frame
+from trainer.manifest import FaceRecord, read_prepared
+
+MIN_PAIRS = 10
+"""Fewer pairs than this for an expression: its geometry comes from class contrasts instead."""
+
+
+@dataclass(frozen=True)
+class ExpressionShift:
+    """One expression's learned displacement and where it came from."""
+
+    expression: str
+    shifts: np.ndarray  # 68×2, in the reference face's frame (crop fractions; x right, y down)
+    source: str  # "pairs" or "contrast"
+    faces: int  # pairs, or faces the contrast rests on
+
+
+def _landmarks(record: FaceRecord, size: int) -> np.ndarray:
+    return np.asarray(record.landmarks, np.float64) / size
+
+
+def _normalised(record: FaceRecord, size: int, reference: np.ndarray) -> np.ndarray:
+    return to_reference_frame(_landmarks(record, size), reference)
+
+
+def _is_greyscale(folder: Path, record: FaceRecord) -> bool:
+    pixels = load_photo(folder / record.file).pixels.astype(np.int16)
+    return bool(np.abs(pixels[..., 0] - pixels[..., 1]).max() <= 2 and np.abs(pixels[..., 1] - pixels[..., 2]).max() <= 2)
+
+
+def reference_face(prepared: list[Path]) -> np.ndarray:
+    """The mean neutral training face (68×2, crop fractions): the frame shifts are measured in."""
+    faces = []
+    for folder in prepared:
+        info, records = read_prepared(folder)
+        faces += [_landmarks(r, info.size) for r in records if r.split == "train" and r.label == NEUTRAL]
+    if not faces:
+        raise FaceeditError("no neutral training faces to measure the geometry against")
+    return np.mean(faces, axis=0)
+
+
+def fit_geometry(prepared: list[Path], reference: np.ndarray) -> list[ExpressionShift]:
+    """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``."""
+    pairs: dict[str, list[np.ndarray]] = defaultdict(list)
+    # (source, label) → landmark sets, source = folder + greyscale/colour
+    groups: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    for folder in prepared:
+        info, records = read_prepared(folder)
+        train = [r for r in records if r.split == "train"]
+        by_subject: dict[str, dict[str, FaceRecord]] = defaultdict(dict)
+        for record in train:
+            if record.subject:  # "" = subject unknown (expression folders): never a pair
+                by_subject[record.subject][record.label] = record
+        paired_subjects = {s for s, faces in by_subject.items() if NEUTRAL in faces and len(faces) > 1}
+        for subject in paired_subjects:
+            faces = by_subject[subject]
+            neutral = _normalised(faces[NEUTRAL], info.size, reference)
+            for label, record in faces.items():
+                if label != NEUTRAL and record.intensity >= 0.99:
+                    pairs[label].append(_normalised(record, info.size, reference) - neutral)
+        for record in train:
+            if record.subject in paired_subjects:
+                continue
+            source = f"{folder}:{'grey' if _is_greyscale(folder, record) else 'colour'}"
+            groups[(source, record.label)].append(_normalised(record, info.size, reference))
+    result = []
+    for expression in EXPRESSIONS:
+        if len(pairs[expression]) >= MIN_PAIRS:
+            result.append(ExpressionShift(expression, np.mean(pairs[expression], axis=0), "pairs", len(pairs[expression])))
+            continue
+        total, weight = np.zeros((68, 2)), 0
+        for source in {s for s, _ in groups}:
+            faces, neutrals = groups.get((source, expression), []), groups.get((source, NEUTRAL), [])
+            if len(faces) < MIN_PAIRS or len(neutrals) < MIN_PAIRS:
+                continue
+            n = min(len(faces), len(neutrals))
+            total += n * (np.mean(faces, axis=0) - np.mean(neutrals, axis=0))
+            weight += n
+        if weight == 0:
+            raise FaceeditError(
+                f"no data for the geometry of {expression}: need {MIN_PAIRS} pairs, or {MIN_PAIRS} {expression} and "
+                "neutral training faces from one source"
+            )
+        result.append(ExpressionShift(expression, total / weight, "contrast", weight))
+    return result
+
+
+def with_geometry(model_path: Path, shifts: list[ExpressionShift], reference: np.ndarray, output: Path, overwrite: bool) -> None:
+    """Write ``model_path``'s network with ``shifts`` as its geometry to ``output``."""
+    model = load_model(model_path, "cpu", "fp32")
+    if model.info.family.name != "exprgan":
+        raise FaceeditError(f"{model_path} is a {model.info.family.title} model; geometry is for ExprGAN models")
+    config: ExprGANConfig = replace(model.info.config, geometry=True)
+    network = Generator(config)
+    network.load_state_dict(model.network.state_dict(), strict=False)
+    network.landmark_shifts.copy_(torch.from_numpy(np.stack([s.shifts for s in shifts])).float())
+    network.landmark_reference.copy_(torch.from_numpy(reference).float())
+    p = model.info.provenance
+    learned = ", ".join(f"{s.expression} from {s.faces} {s.source}" for s in shifts)
+    notes = (p.notes + " " if p.notes else "") + f"Geometry learned by faceedit-train geometry: {learned}."
+    half = "float16" in model.info.storage_dtype
+    save_model(output, network, provenance=Provenance(p.data, p.steps, p.commit, p.date, notes),
+               metrics={}, template=model.info.template, half=half, overwrite=overwrite)
+
+
+def describe(shifts: list[ExpressionShift]) -> list[str]:
+    """One line per expression: its source and a few landmarks' displacement, in % of the crop side (y up)."""
+    # dlib points: 48/54 mouth corners, 51/57 upper/lower lip middle, 21/22 inner brows, 8 chin.
+    lines = []
+    for s in shifts:
+        corner = (s.shifts[54] - s.shifts[48]) / 2 * 100  # outward
+        lines.append(
+            f"{s.expression:10s} {s.source:8s} {s.faces:5d}  mouth corners x{corner[0]:+.2f} y{-(s.shifts[48, 1] + s.shifts[54, 1]) / 2 * 100:+.2f}"
+            f"  upper lip y{-s.shifts[51, 1] * 100:+.2f}  lower lip y{-s.shifts[57, 1] * 100:+.2f}"
+            f"  inner brows y{-(s.shifts[21, 1] + s.shifts[22, 1]) / 2 * 100:+.2f}  chin y{-s.shifts[8, 1] * 100:+.2f}"
+        )
+    return lines
+
+
+def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", type=Path, help="an ExprGAN model file")
+    parser.add_argument("prepared", metavar="PREPARED", type=Path, nargs="+", help="prepared folders to learn from (train split)")
+    parser.add_argument("-o", "--output", metavar="OUT", type=Path, required=True, help="the model file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+
+
+def run_geometry(args: argparse.Namespace) -> int:
+    reference = reference_face(list(args.prepared))
+    shifts = fit_geometry(list(args.prepared), reference)
+    print("learned (per expression: source, faces; % of the crop side, y up):")
+    for line in describe(shifts):
+        print("  " + line)
+    with_geometry(args.model, shifts, reference, args.output, args.overwrite)
+    print(f"wrote {args.output}")
+    return 0
