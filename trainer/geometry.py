@@ -32,7 +32,8 @@ from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
 from faceedit.core.imageio import load_photo
 from faceedit.core.models.exprgan import ExprGANConfig, Generator
 from faceedit.core.models.file import Provenance, load_model, save_model
-from faceedit.core.models.geometry import to_reference_frame
+from faceedit.core.models.geometry import face_to_reference_maps, to_reference_frame
+from faceedit.core.models.pixels import rgb_to_luma
 from trainer.manifest import FaceRecord, read_prepared
 
 MIN_PAIRS = 10
@@ -119,19 +120,100 @@ def fit_geometry(prepared: list[Path], reference: np.ndarray) -> list[Expression
     return result
 
 
-def with_geometry(model_path: Path, shifts: list[ExpressionShift], reference: np.ndarray, output: Path, overwrite: bool) -> None:
-    """Write ``model_path``'s network with ``shifts`` as its geometry to ``output``."""
+LUMA_OFFSET = 8.0
+"""log(L + this): dark pixels (pupils, nostrils) do not give huge ratios."""
+MAX_LOG_RATIO = 0.8
+
+
+def _log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, reference: np.ndarray, size: int) -> np.ndarray:
+    """The face's log luminance warped into the reference face's frame (size×size float32)."""
+    import cv2
+
+    pixels = load_photo(folder / record.file).pixels
+    points = np.asarray(record.landmarks, np.float64)
+    if pixels.shape[0] != size:
+        pixels = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
+        points = (points + 0.5) * size / info_size - 0.5
+    luma = rgb_to_luma(pixels)[:, :, 0]
+    map_x, map_y = face_to_reference_maps(points, reference * size, size)
+    warped = cv2.remap(luma, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.log(warped + LUMA_OFFSET).astype(np.float32)
+
+
+def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[ExpressionShift], size: int) -> np.ndarray:
+    """Per expression, the mean log luminance ratio to neutral in the reference frame (K×size×size).
+
+    From the same kind of evidence as each expression's shift (pairs, or contrasts within
+    one image source); lightly smoothed and clipped to ±MAX_LOG_RATIO. Each map keeps only
+    *local* change: its median over the face is taken out (classes of one source also differ
+    in overall exposure, e.g. expressions7's fear and surprise crops are brighter) and it
+    fades to zero outside the face (the crops' backgrounds differ by class, not by expression).
+    """
+    import cv2
+
+    from faceedit.core.compositing import face_mask
+
+    mask = face_mask(reference * size, size)
+
+    pairs: dict[str, list[np.ndarray]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    for folder in prepared:
+        info, records = read_prepared(folder)
+        train = [r for r in records if r.split == "train"]
+        by_subject: dict[str, dict[str, FaceRecord]] = defaultdict(dict)
+        for record in train:
+            if record.subject:
+                by_subject[record.subject][record.label] = record
+        paired = {s for s, faces in by_subject.items() if NEUTRAL in faces and len(faces) > 1}
+        for subject in paired:
+            faces = by_subject[subject]
+            neutral = _log_luma_in_reference(folder, faces[NEUTRAL], info.size, reference, size)
+            for label, record in faces.items():
+                if label != NEUTRAL and record.intensity >= 0.99:
+                    pairs[label].append(_log_luma_in_reference(folder, record, info.size, reference, size) - neutral)
+        for record in train:
+            if record.subject not in paired:
+                source = f"{folder}:{'grey' if _is_greyscale(folder, record) else 'colour'}"
+                groups[(source, record.label)].append(_log_luma_in_reference(folder, record, info.size, reference, size))
+    maps = []
+    for shift in shifts:
+        if shift.source == "pairs":
+            ratio = np.mean(pairs[shift.expression], axis=0)
+        else:
+            total, weight = np.zeros((size, size)), 0
+            for source in {s for s, _ in groups}:
+                faces, neutrals = groups.get((source, shift.expression), []), groups.get((source, NEUTRAL), [])
+                if len(faces) >= MIN_PAIRS and len(neutrals) >= MIN_PAIRS:
+                    n = min(len(faces), len(neutrals))
+                    total += n * (np.mean(faces, axis=0) - np.mean(neutrals, axis=0))
+                    weight += n
+            ratio = total / max(weight, 1)
+        ratio = cv2.GaussianBlur(ratio.astype(np.float32), (0, 0), 0.6)
+        ratio = (ratio - np.median(ratio[mask > 0.5])) * mask
+        maps.append(np.clip(ratio, -MAX_LOG_RATIO, MAX_LOG_RATIO))
+    return np.stack(maps).astype(np.float32)
+
+
+def with_geometry(
+    model_path: Path, shifts: list[ExpressionShift], reference: np.ndarray, output: Path, overwrite: bool,
+    appearance: np.ndarray | None = None,
+) -> None:
+    """Write ``model_path``'s network with ``shifts`` as its geometry (and ``appearance`` maps, if given) to ``output``."""
     model = load_model(model_path, "cpu", "fp32")
     if model.info.family.name != "exprgan":
         raise FaceeditError(f"{model_path} is a {model.info.family.title} model; geometry is for ExprGAN models")
-    config: ExprGANConfig = replace(model.info.config, geometry=True)
+    config: ExprGANConfig = replace(model.info.config, geometry=True,
+                                    appearance="mean_ratio" if appearance is not None else "decoder")
     network = Generator(config)
     network.load_state_dict(model.network.state_dict(), strict=False)
     network.landmark_shifts.copy_(torch.from_numpy(np.stack([s.shifts for s in shifts])).float())
     network.landmark_reference.copy_(torch.from_numpy(reference).float())
+    if appearance is not None:
+        network.appearance_log_ratio.copy_(torch.from_numpy(appearance))
     p = model.info.provenance
     learned = ", ".join(f"{s.expression} from {s.faces} {s.source}" for s in shifts)
-    notes = (p.notes + " " if p.notes else "") + f"Geometry learned by faceedit-train geometry: {learned}."
+    what = "Geometry and mean appearance ratios" if appearance is not None else "Geometry"
+    notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry: {learned}."
     half = "float16" in model.info.storage_dtype
     save_model(output, network, provenance=Provenance(p.data, p.steps, p.commit, p.date, notes),
                metrics={}, template=model.info.template, half=half, overwrite=overwrite)
@@ -156,6 +238,8 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prepared", metavar="PREPARED", type=Path, nargs="+", help="prepared folders to learn from (train split)")
     parser.add_argument("-o", "--output", metavar="OUT", type=Path, required=True, help="the model file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--appearance", action="store_true",
+                        help="also learn each expression's mean luminance ratio and use it instead of the decoder's change")
 
 
 def run_geometry(args: argparse.Namespace) -> int:
@@ -164,6 +248,11 @@ def run_geometry(args: argparse.Namespace) -> int:
     print("learned (per expression: source, faces; % of the crop side, y up):")
     for line in describe(shifts):
         print("  " + line)
-    with_geometry(args.model, shifts, reference, args.output, args.overwrite)
+    appearance = None
+    if args.appearance:
+        from faceedit.core.models.file import read_model_info
+
+        appearance = fit_appearance(list(args.prepared), reference, shifts, read_model_info(args.model).config.image_size)
+    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance)
     print(f"wrote {args.output}")
     return 0

@@ -61,7 +61,8 @@ class PixelEdit:
 
     ``image_change``: S×S×C float32 grey levels (C = 3 added to RGB; C = 1 moves luminance).
     ``displacement``: S×S×2 float32 crop pixels (dx, dy); output pixel (x, y) takes the
-    face's pixel at (x + dx, y + dy). Applied first, then the image change.
+    face's pixel at (x + dx, y + dy). The image change is applied first (it is in the
+    face's own frame), then the warp, so the change moves with the shape.
     """
 
     image_change: np.ndarray | None = None
@@ -93,10 +94,10 @@ def apply_edit(pixels: np.ndarray, edit: PixelEdit, to_photo: np.ndarray) -> Non
 
     Where the edit is zero, pixels keep their value exactly.
     """
-    if edit.displacement is not None:
-        warp_by_displacement(pixels, edit.displacement, to_photo)
     if edit.image_change is not None:
         paste_change(pixels, edit.image_change, to_photo)
+    if edit.displacement is not None:
+        warp_by_displacement(pixels, edit.displacement, to_photo)
 
 
 def warp_by_displacement(pixels: np.ndarray, displacement: np.ndarray, to_photo: np.ndarray) -> None:

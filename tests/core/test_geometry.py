@@ -82,3 +82,40 @@ def test_geometry_model_round_trips_and_stays_bit_identical_at_rest(tmp_path: Pa
     moved = np.abs(edited.astype(int) - pixels).max(axis=2) > 0
     rows, cols = np.nonzero(moved)
     assert moved.any() and rows.min() > pixels.shape[0] * 0.15 and rows.max() < pixels.shape[0] * 0.9
+
+
+def test_mean_ratio_appearance_brightens_where_its_map_says_and_only_there(tmp_path: Path, london_neutral: Path) -> None:
+    import pytest
+
+    from faceedit.core.alignment import align_face
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.expressions import ExpressionTargets
+    from faceedit.core.faces import face_detector
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.models.exprgan import ExprGANConfig, Generator
+    from faceedit.core.models.file import load_model, save_model
+
+    with pytest.raises(ValueError, match="needs geometry"):
+        ExprGANConfig(image_size=64, appearance="mean_ratio")
+    pixels = load_photo(london_neutral).pixels
+    detected = face_detector().detect(pixels)
+    points = align_face(pixels, detected[0].landmarks, 64).landmarks
+    network = Generator(ExprGANConfig(image_size=64, width=0.125, image_channels=1, geometry=True, appearance="mean_ratio"))
+    network.landmark_reference.copy_(torch.tensor(points / 64))
+    ratio = torch.zeros(6, 64, 64)
+    top, bottom = int(points[48:68, 1].min()) - 2, int(points[48:68, 1].max()) + 2
+    left, right = int(points[48, 0]), int(points[54, 0])
+    ratio[3, top:bottom, left:right] = 0.3  # happiness: the mouth region 35 % brighter
+    network.appearance_log_ratio.copy_(ratio)
+    save_model(tmp_path / "ratio.pt", network)
+    editor = ExpressionEditor(load_model(tmp_path / "ratio.pt"))
+    faces = [editor.encode(pixels, f) for f in detected]
+    assert np.array_equal(editor.render(pixels, faces, ExpressionTargets()), pixels)
+    step = 1.0 - float(faces[0].recognised[3])
+    edited = editor.render(pixels, faces, ExpressionTargets.from_mapping({"happiness": 1.0})).astype(float)
+    mouth = detected[0].landmarks[48:68].mean(axis=0).astype(int)
+    before, after = pixels[mouth[1], mouth[0]].astype(float), edited[mouth[1], mouth[0]]
+    assert after.sum() / before.sum() == pytest.approx(np.exp(0.3 * step), rel=0.08)
+    np.testing.assert_allclose(after / after.sum(), before / before.sum(), atol=0.01)  # chromaticity kept
+    eyes = detected[0].landmarks[36:48].mean(axis=0).astype(int)
+    assert np.array_equal(edited[eyes[1], eyes[0]], pixels[eyes[1], eyes[0]])  # where the map is 0, no change

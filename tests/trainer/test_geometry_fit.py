@@ -77,3 +77,24 @@ def test_geometry_without_data_is_one_line(tmp_path: Path, tiny_model_path: Path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("faceedit-train: error: no data for the geometry of anger")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_appearance_ratio_is_local_and_from_the_pairs(tmp_path: Path) -> None:
+    from faceedit.core.imageio import load_photo
+    from trainer.geometry import fit_appearance, fit_geometry, reference_face
+
+    pairs = [(f"{n:03d}", label, BASE, False) for n in range(12) for label in ("neutral", *EXPRESSIONS)]
+    folder = _prepared(tmp_path / "p", "pairs", pairs)
+    from trainer.manifest import read_prepared
+
+    for record in read_prepared(folder)[1]:  # smiles: a brighter square in the middle; all: +10 % overall
+        if record.label == "happiness":
+            pixels = load_photo(folder / record.file).pixels.astype(float) * 1.1
+            pixels[28:36, 28:36] *= 1.4
+            save_photo(folder / record.file, np.clip(pixels, 0, 255).astype(np.uint8), overwrite=True)
+    reference = reference_face([folder])
+    maps = fit_appearance([folder], reference, fit_geometry([folder], reference), SIZE)
+    happy = maps[EXPRESSIONS.index("happiness")]
+    assert happy[31, 31] > 0.25  # log 1.4 ≈ 0.34, lightly smoothed
+    assert abs(float(np.median(happy[20:44, 20:44]))) < 0.05  # the overall +10 % is not kept
+    assert np.abs(maps[EXPRESSIONS.index("anger")]).max() < 1e-6

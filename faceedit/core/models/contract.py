@@ -50,7 +50,8 @@ class Edit:
     - ``image_change``: N×C×S×S, added to the face, in model units (:mod:`.pixels`: one
       unit is 127.5 grey levels; C = 1 moves luminance).
     - ``displacement``: N×2×S×S, a backward warp in crop pixels: output pixel (x, y) takes
-      the face's pixel at (x + dx, y + dy). Applied before ``image_change``.
+      the face's pixel at (x + dx, y + dy). Applied after ``image_change``, which is in the
+      face's own (unwarped) frame, so that the change moves with the shape.
     - ``mask``: N×1×S×S in [0, 1], where the model wants its edit to apply; the editor
       multiplies it with its own feathered face mask (pixels outside the face never change).
 

@@ -53,8 +53,16 @@ class ExprGANConfig:
     # True: the model also moves the face's shape, by per-expression landmark displacements
     # learned from data (faceedit.core.models.geometry; `faceedit-train geometry`).
     geometry: bool = False
+    # Where the appearance change comes from: "decoder" (the paper's: decode at the target
+    # minus decode at the recognised intensities) or "mean_ratio" (a learned per-expression
+    # luminance ratio in the mean face's frame, carried onto each face; needs geometry).
+    appearance: str = "decoder"
 
     def __post_init__(self) -> None:
+        if self.appearance not in ("decoder", "mean_ratio"):
+            raise ValueError(f"appearance must be 'decoder' or 'mean_ratio', not {self.appearance!r}")
+        if self.appearance == "mean_ratio" and not self.geometry:
+            raise ValueError("appearance 'mean_ratio' needs geometry (its maps live in the mean face's frame)")
         levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
         if self.image_size < 16 or levels != int(levels):
             raise ValueError(f"image_size must be a power of two ≥ 16, not {self.image_size}")
@@ -228,6 +236,8 @@ class ExprGANReading(FaceReading):
     z: torch.Tensor  # N×z_dim in (−1, 1)
     base: torch.Tensor  # N×C×S×S, decode(z, recognised)
     shape_fields: torch.Tensor | None = None  # N×K×2×S×S per-expression warps (geometry models)
+    appearance_maps: torch.Tensor | None = None  # N×K×S×S log luminance ratios on these faces (mean_ratio)
+    images: torch.Tensor | None = None  # N×C×S×S the faces as read (mean_ratio scales them)
 
 
 class Generator(nn.Module):
@@ -250,6 +260,11 @@ class Generator(nn.Module):
             # fitted on its stable points (learned; zero until then).
             self.register_buffer("landmark_shifts", torch.zeros(config.num_expressions, 68, 2))
             self.register_buffer("landmark_reference", torch.zeros(68, 2))
+        if config.appearance == "mean_ratio":
+            # K×S×S: per expression, the mean log luminance ratio to neutral in the mean
+            # face's frame (learned by `faceedit-train geometry --appearance`).
+            size = config.image_size
+            self.register_buffer("appearance_log_ratio", torch.zeros(config.num_expressions, size, size))
 
     def encode(self, images: torch.Tensor) -> Encoding:
         return self.encoder(images)
@@ -273,21 +288,29 @@ class Generator(nn.Module):
         N×68×2 crop pixels; without them the model edits appearance only).
         """
         encoding = self.encode(images)
-        fields = None
+        fields = maps = None
         if self.config.geometry and landmarks is not None:
-            from faceedit.core.models.geometry import face_shape_fields
+            from faceedit.core.models.geometry import face_appearance_maps, face_shape_fields
 
             fields = face_shape_fields(landmarks, self.landmark_shifts, self.landmark_reference, self.config.image_size)
-        return ExprGANReading(encoding.intensities, encoding.z, self.decode(encoding.z, encoding.intensities), fields)
+            if self.config.appearance == "mean_ratio":
+                maps = face_appearance_maps(landmarks, self.appearance_log_ratio, self.landmark_reference)
+        base = self.decode(encoding.z, encoding.intensities)
+        return ExprGANReading(encoding.intensities, encoding.z, base, fields, maps, images if maps is not None else None)
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
         """The image change decode(z, target) − decode(z, recognised) (the decoder's own bias
         cancels), and for a geometry model the warp Σ_k (target_k − recognised_k)·field_k."""
         assert isinstance(reading, ExprGANReading)
-        change = self.decode(reading.z, intensities) - reading.base
+        steps = (intensities - reading.recognised).float()
+        if reading.appearance_maps is not None and reading.images is not None:
+            # Luminance (or R, G and B alike) times exp(Σ_k step_k · log ratio_k), as a change.
+            gain = torch.exp(torch.einsum("nk,nkyx->nyx", steps, reading.appearance_maps))[:, None]
+            change = (reading.images.float() + 1.0) * (gain - 1.0)
+        else:
+            change = self.decode(reading.z, intensities) - reading.base
         if reading.shape_fields is None:
             return Edit(image_change=change)
-        steps = (intensities - reading.recognised).float()
         return Edit(image_change=change, displacement=torch.einsum("nk,nkcyx->ncyx", steps, reading.shape_fields))
 
 

@@ -106,3 +106,34 @@ def face_shape_fields(landmarks: torch.Tensor, shifts: torch.Tensor, reference: 
         linear = similarity_transform(reference_np[stable], face[stable])[:, :2]
         fields.append(shape_fields(face, shifts_np @ linear.T, size))
     return torch.from_numpy(np.stack(fields)).to(landmarks.device)
+
+
+def face_appearance_maps(landmarks: torch.Tensor, log_ratio: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per-expression maps in the reference frame (K×S×S) carried onto each face's crop → N×K×S×S."""
+    import cv2
+
+    size = log_ratio.shape[-1]
+    reference_px = reference.detach().double().cpu().numpy() * size
+    maps = log_ratio.detach().float().cpu().numpy()
+    result = []
+    for face in landmarks.detach().double().cpu().numpy():
+        map_x, map_y = reference_to_face_maps(face, reference_px, size)
+        result.append(np.stack([cv2.remap(m, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                                for m in maps]))
+    return torch.from_numpy(np.stack(result)).to(landmarks.device)
+
+
+def reference_to_face_maps(landmarks: np.ndarray, reference_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap maps that carry an image in the reference face's frame onto this face's crop.
+
+    The face's pixel p takes the reference frame's value at the point that the thin-plate
+    spline through the landmarks (face → reference) sends p to.
+    """
+    field = shape_fields(landmarks, (np.asarray(landmarks, np.float64) - reference_px)[None], size)[0]
+    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
+    return grid_x + field[0], grid_y + field[1]
+
+
+def face_to_reference_maps(landmarks: np.ndarray, reference_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap maps that carry this face's crop into the reference face's frame (the inverse direction)."""
+    return reference_to_face_maps(reference_px, np.asarray(landmarks, np.float64), size)
