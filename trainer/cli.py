@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from trainer.evaluate import add_evaluate_arguments
     from trainer.export import add_export_arguments
     from trainer.geometry import add_geometry_arguments
+    from trainer.recognition import add_recognition_arguments
     from trainer.merge import add_merge_arguments
     from trainer.prepare import add_prepare_arguments
     from trainer.train import add_train_arguments
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_arguments(commands.add_parser("evaluate", help="measure a model on a prepared test split"))
     add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
     add_geometry_arguments(commands.add_parser("geometry", help="learn how each expression moves the face, into a model file"))
+    add_recognition_arguments(commands.add_parser("recognition", help="refit a model's recognition head (where sliders start)"))
     return parser
 
 
@@ -37,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer.evaluate import run_evaluate
     from trainer.export import run_export
     from trainer.geometry import run_geometry
+    from trainer.recognition import run_recognition
     from trainer.merge import run_merge
     from trainer.prepare import run_prepare
     from trainer.train import run_train
@@ -47,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export,
-                "merge": run_merge, "geometry": run_geometry}
+                "merge": run_merge, "geometry": run_geometry,
+                "recognition": run_recognition}
     return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 
 

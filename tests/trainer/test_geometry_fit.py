@@ -98,3 +98,28 @@ def test_appearance_ratio_is_local_and_from_the_pairs(tmp_path: Path) -> None:
     assert happy[31, 31] > 0.25  # log 1.4 ≈ 0.34, lightly smoothed
     assert abs(float(np.median(happy[20:44, 20:44]))) < 0.05  # the overall +10 % is not kept
     assert np.abs(maps[EXPRESSIONS.index("anger")]).max() < 1e-6
+
+
+def test_recognition_refit_changes_only_the_head_and_reads_neutral_faces_as_neutral(tmp_path: Path, tiny_model_path: Path) -> None:
+    import torch
+
+    from faceedit.core.models.file import load_model
+    from trainer.recognition import refit_recognition
+
+    faces = [(f"{n:03d}", label, BASE, False) for n in range(16) for label in ("neutral", "happiness")]
+    folder = _prepared(tmp_path / "p", "pairs", faces)
+    from trainer.manifest import read_prepared, write_prepared
+
+    info, records = read_prepared(folder)
+    for record in records:  # smiles bright, neutral faces dark; the last 4 subjects held out
+        level = 220 if record.label == "happiness" else 40
+        save_photo(folder / record.file, np.full((SIZE, SIZE, 3), level, np.uint8), overwrite=True)
+    records = [r if int(r.subject) < 12 else type(r)(**{**r.__dict__, "split": "test"}) for r in records]
+    write_prepared(folder, info, records)
+    before, after = refit_recognition(tiny_model_path, [folder], tmp_path / "r.pt", overwrite=False, epochs=300)
+    assert after.neutral_read_neutral == 1.0 and after.expression_read_right == 1.0 and after.faces == 8
+    old, new = load_model(tiny_model_path).network, load_model(tmp_path / "r.pt").network
+    for name, tensor in old.state_dict().items():
+        changed = not torch.equal(tensor, new.state_dict()[name])
+        assert changed == name.startswith("encoder.recognise."), name
+    assert "Recognition head refitted" in load_model(tmp_path / "r.pt").info.provenance.notes

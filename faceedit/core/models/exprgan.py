@@ -155,11 +155,15 @@ class Encoder(nn.Module):
             nn.Linear(config.scaled(256), config.num_expressions),
         )
 
-    def forward(self, images: torch.Tensor) -> Encoding:
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The trunk's flattened features, which both heads read (N×C·4·4)."""
         x = images
         for conv in self.convs:
             x = F.relu(conv(x), inplace=True)
-        x = x.flatten(1)
+        return x.flatten(1)
+
+    def forward(self, images: torch.Tensor) -> Encoding:
+        x = self.features(images)
         return Encoding(torch.tanh(self.to_z(x)), torch.sigmoid(self.recognise(x)))
 
 

@@ -60,7 +60,8 @@ class PixelFormat:
 
 def crop_to_tensor(crop: np.ndarray, image_channels: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """One aligned crop (S×S×3 uint8 RGB) → 1×C×S×S float32 model input in [−1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(crop)).to(device, torch.float32)
+    # np.require copies only a crop that is not C-contiguous or not writable (torch needs both).
+    x = torch.from_numpy(np.require(crop, requirements=["C", "W"])).to(device, torch.float32)
     x = x.permute(2, 0, 1).unsqueeze(0) / PIXEL_SCALE - 1.0
     if image_channels == 1:
         weights = torch.tensor(LUMA, device=x.device).view(1, 3, 1, 1)
