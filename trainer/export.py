@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from faceedit.core.models.file import Provenance, save_model
+from faceedit.core.models.file import Provenance, load_model, save_model
 from faceedit.core.errors import FaceeditError
 from trainer.config import TrainConfig
 from trainer.families import objective_for
@@ -17,7 +17,8 @@ from trainer.state import load_state
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", type=Path, help="a run folder made by `faceedit-train train`")
+    parser.add_argument("run", metavar="RUN", type=Path,
+                        help="a run folder made by `faceedit-train train`, or a model file to rewrite with new --metrics/--notes")
     parser.add_argument("-o", "--output", metavar="MODEL", type=Path, required=True, help="the model file to write")
     parser.add_argument("--metrics", metavar="JSON", type=Path, help="metrics.json from `faceedit-train evaluate` to store in the model")
     parser.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
@@ -76,7 +77,22 @@ def export_run(run: Path, output: Path, *, metrics: Path | None = None, half: bo
     return output
 
 
+def export_model(model_path: Path, output: Path, *, metrics: Path | None = None, notes: str = "", overwrite: bool = False) -> Path:
+    """Rewrite a model file with the metrics of its evaluation (and notes appended); weights as stored."""
+    model = load_model(model_path, "cpu", "fp32")
+    p = model.info.provenance
+    provenance = Provenance(p.data, p.steps, p.commit, p.date, " ".join(n for n in (p.notes, notes) if n))
+    save_model(output, model.network, provenance=provenance, metrics=_numeric_metrics(metrics) if metrics else model.info.metrics,
+               template=model.info.template, half="float16" in model.info.storage_dtype, overwrite=overwrite,
+               family_name=model.info.family.name)
+    return output
+
+
 def run_export(args: argparse.Namespace) -> int:
+    if args.run.is_file():
+        path = export_model(args.run, args.output, metrics=args.metrics, notes=args.notes, overwrite=args.overwrite)
+        print(f"wrote {path}")
+        return 0
     path = export_run(args.run, args.output, metrics=args.metrics, half=args.half, notes=args.notes, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0

@@ -87,3 +87,19 @@ def test_displacement_edit_moves_pixels_inside_the_face_only() -> None:
     assert pixels[30, 30, 0] == original[30, 34, 0]
     assert np.array_equal(pixels[:12], original[:12])  # outside: untouched, bit for bit
     assert np.array_equal(pixels[:, :12], original[:, :12])
+    # Inside the resampled rectangle, where the displacement is 0, values are exact too.
+    moved = np.zeros((60, 60), bool)
+    moved[18:42, 18:42] = True  # the square (crop 5…15 → photo 20…40) and its bilinear rim
+    assert np.array_equal(pixels[~moved], original[~moved])
+    rng = np.random.default_rng(0)
+    textured = rng.integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    for interpolation_size in (1, 10**9):  # Lanczos and bicubic both keep unmoved pixels exactly
+        import faceedit.core.compositing as compositing
+
+        old_limit, compositing.LANCZOS_MAX_PIXELS = compositing.LANCZOS_MAX_PIXELS, interpolation_size
+        try:
+            edited = textured.copy()
+            apply_edit(edited, PixelEdit(displacement=displacement), to_photo)
+        finally:
+            compositing.LANCZOS_MAX_PIXELS = old_limit
+        assert np.array_equal(edited[~moved], textured[~moved]) and not np.array_equal(edited, textured)

@@ -63,5 +63,8 @@ def test_bundled_model_under_bf16_is_within_a_few_grey_levels_and_exact_at_rest(
         targets = ExpressionTargets.from_mapping({name: 1.0})
         a = editors["fp32"].render(pixels, faces["fp32"], targets).astype(int)
         b = editors["bf16"].render(pixels, faces["bf16"], targets).astype(int)
-        assert np.abs(a - b).max() <= 3, name  # measured: at most 2 grey levels
+        # Measured with the version-2 model: at most 5 grey levels (the warp's sub-pixel
+        # shift at sharp edges), and 99.9 % of pixels within 1.
+        assert np.abs(a - b).max() <= 8, name
+        assert np.percentile(np.abs(a - b), 99.9) <= 1, name
         assert (a != pixels).any() and (b != pixels).any()

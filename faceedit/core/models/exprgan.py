@@ -361,7 +361,10 @@ class IdentityCodeDiscriminator(nn.Module):
 
 def _describe(config: ExprGANConfig) -> str:
     channels = "RGB" if config.image_channels == 3 else "luminance"
-    return f"ExprGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}"
+    heads = ""
+    if config.geometry:
+        heads = ", geometry + " + ("mean-ratio appearance" if config.appearance == "mean_ratio" else "decoder appearance")
+    return f"ExprGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}{heads}"
 
 
 EXPRGAN = ModelFamily(
