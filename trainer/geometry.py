@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,11 +75,28 @@ def reference_face(prepared: list[Path]) -> np.ndarray:
     return np.mean(faces, axis=0)
 
 
-def fit_geometry(prepared: list[Path], reference: np.ndarray) -> list[ExpressionShift]:
-    """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``."""
-    pairs: dict[str, list[np.ndarray]] = defaultdict(list)
-    # (source, label) → landmark sets, source = folder + greyscale/colour
-    groups: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+@dataclass
+class _Evidence:
+    """Per-face measurements grouped the way both fits use them."""
+
+    pairs: dict[str, list[np.ndarray]]  # expression → per-subject differences to neutral
+    groups: dict[tuple[str, str], list[np.ndarray]]  # (source, label) → measurements; source = folder + grey/colour
+
+    def contrast(self, expression: str) -> tuple[np.ndarray | None, int]:
+        """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0) without data."""
+        total, weight = None, 0
+        for source in sorted({s for s, _ in self.groups}):
+            faces, neutrals = self.groups.get((source, expression), []), self.groups.get((source, NEUTRAL), [])
+            if len(faces) >= MIN_PAIRS and len(neutrals) >= MIN_PAIRS:
+                n = min(len(faces), len(neutrals))
+                part = n * (np.mean(faces, axis=0) - np.mean(neutrals, axis=0))
+                total, weight = (part if total is None else total + part), weight + n
+        return (None, 0) if total is None else (total / weight, weight)
+
+
+def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], np.ndarray]) -> _Evidence:
+    """``measure(folder, record, prepared size)`` of every training face: pair differences and per-source groups."""
+    evidence = _Evidence(defaultdict(list), defaultdict(list))
     for folder in prepared:
         info, records = read_prepared(folder)
         train = [r for r in records if r.split == "train"]
@@ -89,34 +107,33 @@ def fit_geometry(prepared: list[Path], reference: np.ndarray) -> list[Expression
         paired_subjects = {s for s, faces in by_subject.items() if NEUTRAL in faces and len(faces) > 1}
         for subject in paired_subjects:
             faces = by_subject[subject]
-            neutral = _normalised(faces[NEUTRAL], info.size, reference)
+            neutral = measure(folder, faces[NEUTRAL], info.size)
             for label, record in faces.items():
                 if label != NEUTRAL and record.intensity >= 0.99:
-                    pairs[label].append(_normalised(record, info.size, reference) - neutral)
+                    evidence.pairs[label].append(measure(folder, record, info.size) - neutral)
         for record in train:
-            if record.subject in paired_subjects:
-                continue
-            source = f"{folder}:{'grey' if _is_greyscale(folder, record) else 'colour'}"
-            groups[(source, record.label)].append(_normalised(record, info.size, reference))
+            if record.subject not in paired_subjects:
+                source = f"{folder}:{'grey' if _is_greyscale(folder, record) else 'colour'}"
+                evidence.groups[(source, record.label)].append(measure(folder, record, info.size))
+    return evidence
+
+
+def fit_geometry(prepared: list[Path], reference: np.ndarray) -> list[ExpressionShift]:
+    """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``."""
+    evidence = _evidence(prepared, lambda folder, record, size: _normalised(record, size, reference))
     result = []
     for expression in EXPRESSIONS:
-        if len(pairs[expression]) >= MIN_PAIRS:
-            result.append(ExpressionShift(expression, np.mean(pairs[expression], axis=0), "pairs", len(pairs[expression])))
+        pairs = evidence.pairs[expression]
+        if len(pairs) >= MIN_PAIRS:
+            result.append(ExpressionShift(expression, np.mean(pairs, axis=0), "pairs", len(pairs)))
             continue
-        total, weight = np.zeros((68, 2)), 0
-        for source in {s for s, _ in groups}:
-            faces, neutrals = groups.get((source, expression), []), groups.get((source, NEUTRAL), [])
-            if len(faces) < MIN_PAIRS or len(neutrals) < MIN_PAIRS:
-                continue
-            n = min(len(faces), len(neutrals))
-            total += n * (np.mean(faces, axis=0) - np.mean(neutrals, axis=0))
-            weight += n
-        if weight == 0:
+        shifts, weight = evidence.contrast(expression)
+        if shifts is None:
             raise FaceeditError(
                 f"no data for the geometry of {expression}: need {MIN_PAIRS} pairs, or {MIN_PAIRS} {expression} and "
                 "neutral training faces from one source"
             )
-        result.append(ExpressionShift(expression, total / weight, "contrast", weight))
+        result.append(ExpressionShift(expression, shifts, "contrast", weight))
     return result
 
 
@@ -155,39 +172,15 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
 
     mask = face_mask(reference * size, size)
 
-    pairs: dict[str, list[np.ndarray]] = defaultdict(list)
-    groups: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
-    for folder in prepared:
-        info, records = read_prepared(folder)
-        train = [r for r in records if r.split == "train"]
-        by_subject: dict[str, dict[str, FaceRecord]] = defaultdict(dict)
-        for record in train:
-            if record.subject:
-                by_subject[record.subject][record.label] = record
-        paired = {s for s, faces in by_subject.items() if NEUTRAL in faces and len(faces) > 1}
-        for subject in paired:
-            faces = by_subject[subject]
-            neutral = _log_luma_in_reference(folder, faces[NEUTRAL], info.size, reference, size)
-            for label, record in faces.items():
-                if label != NEUTRAL and record.intensity >= 0.99:
-                    pairs[label].append(_log_luma_in_reference(folder, record, info.size, reference, size) - neutral)
-        for record in train:
-            if record.subject not in paired:
-                source = f"{folder}:{'grey' if _is_greyscale(folder, record) else 'colour'}"
-                groups[(source, record.label)].append(_log_luma_in_reference(folder, record, info.size, reference, size))
+    evidence = _evidence(prepared, lambda folder, record, info_size: _log_luma_in_reference(
+        folder, record, info_size, reference, size))
     maps = []
     for shift in shifts:
         if shift.source == "pairs":
-            ratio = np.mean(pairs[shift.expression], axis=0)
+            ratio = np.mean(evidence.pairs[shift.expression], axis=0)
         else:
-            total, weight = np.zeros((size, size)), 0
-            for source in {s for s, _ in groups}:
-                faces, neutrals = groups.get((source, shift.expression), []), groups.get((source, NEUTRAL), [])
-                if len(faces) >= MIN_PAIRS and len(neutrals) >= MIN_PAIRS:
-                    n = min(len(faces), len(neutrals))
-                    total += n * (np.mean(faces, axis=0) - np.mean(neutrals, axis=0))
-                    weight += n
-            ratio = total / max(weight, 1)
+            contrast, _ = evidence.contrast(shift.expression)
+            ratio = np.zeros((size, size)) if contrast is None else contrast
         ratio = cv2.GaussianBlur(ratio.astype(np.float32), (0, 0), 0.6)
         ratio = (ratio - np.median(ratio[mask > 0.5])) * mask
         maps.append(np.clip(ratio, -MAX_LOG_RATIO, MAX_LOG_RATIO))
