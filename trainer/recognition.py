@@ -14,7 +14,6 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 

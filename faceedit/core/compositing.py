@@ -112,7 +112,6 @@ def warp_by_displacement(pixels: np.ndarray, displacement: np.ndarray, to_photo:
     rectangle around the non-zero displacement is resampled (a face in a 12 MP photo
     covers about 3 MP of crop footprint); pixels whose displacement is zero keep their values.
     """
-    size = displacement.shape[0]
     moving = np.any(displacement != 0, axis=2)
     if not moving.any():
         return

@@ -19,7 +19,6 @@ The work folder holds everything::
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 
 from faceedit.core.errors import FaceeditError
-from faceedit.training.datasets import INFO_NAME
+from faceedit.training.datasets import read_prepared_header
 from faceedit.training.presets import DEFAULT_PRESET, preset_image_size
 from faceedit.training.runs import CHECKPOINT_NAME, CONFIG_NAME, PROGRESS_NAME, Progress, RunConfig, numbered_runs
 
@@ -59,6 +58,7 @@ class RetrainSettings:
     max_steps: int | None = None  # None: the preset's own length
     kind: str = "auto"  # dataset layout: auto, oulu, folders or pairs
     size: int | None = None  # crop size; None: the preset's image size
+    precision: str = "auto"  # fp32, bf16 or auto (bf16 where native); a resumed run keeps its own
 
     @property
     def image_size(self) -> int:
@@ -95,14 +95,12 @@ def model_path_for(work: Path, run: Path) -> Path:
 
 def _prepared_matches(settings: RetrainSettings) -> bool:
     """WORK/prepared holds a finished prepare of this dataset at this size (and layout)."""
-    try:
-        info = json.loads((settings.prepared / INFO_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    header = read_prepared_header(settings.prepared)
     return (
-        Path(str(info.get("root", ""))) == settings.dataset.resolve()
-        and info.get("size") == settings.image_size
-        and settings.kind in ("auto", info.get("kind"))
+        header is not None
+        and header.root == settings.dataset.resolve()
+        and header.size == settings.image_size
+        and settings.kind in ("auto", header.kind)
     )
 
 
@@ -261,7 +259,8 @@ class RetrainProcess(QObject):
         settings = self._settings
         assert settings is not None
         self._known_runs = set(numbered_runs(settings.runs))  # the new run is the one not here yet
-        args = ["train", str(settings.prepared), "--preset", settings.preset, "--out", str(settings.runs), *self._device_args()]
+        args = ["train", str(settings.prepared), "--preset", settings.preset, "--out", str(settings.runs), *self._device_args(),
+                "--precision", settings.precision]
         if settings.max_steps:
             args += ["--max-steps", str(settings.max_steps)]
         self._launch("train", args)

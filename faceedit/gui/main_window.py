@@ -33,16 +33,10 @@ from faceedit.engine.worker import EditWorker, ErrorKind, ModelReady, PhotoReady
 from faceedit.gui.edit_state import EditState, States
 from faceedit.gui.expression_panel import ExpressionPanel
 from faceedit.gui.photo_view import PhotoView, from_qimage, to_qimage
-from faceedit.gui.settings import AppSettings
+from faceedit.gui.settings import PRECISION_CHOICES, AppSettings
 
 PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES)) + ")"
 COMPARE_KEY = Qt.Key.Key_Backslash
-# The precision names are faceedit.core.device's (resolve_precision validates them there).
-PRECISION_CHOICES: tuple[tuple[str, str], ...] = (
-    ("auto", "auto (bfloat16 where the processor computes it natively)"),
-    ("fp32", "float32"),
-    ("bf16", "bfloat16"),
-)
 ATTRIBUTION = (
     "Sample photo: Face Research Lab London Set — DeBruine, L. & Jones, B. (2017), figshare, "
     "doi:10.6084/m9.figshare.5047666.v5, licensed CC BY 4.0."
@@ -343,7 +337,7 @@ class MainWindow(QMainWindow):
         from faceedit.gui.retrain_dialog import RetrainDialog
 
         if self._retrain is None:
-            self._retrain = RetrainDialog(self)
+            self._retrain = RetrainDialog(self, precision=self._precision)
             self._retrain.model_ready.connect(self.load_model)
         self._retrain.show()
         self._retrain.raise_()

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceedit.engine.retrain import RetrainProcess, RetrainSettings, default_work_dir, resumable_run
+from faceedit.gui.settings import PRECISION_CHOICES
 from faceedit.gui.widgets import folder_row
 from faceedit.training.datasets import KIND_CHOICES, check_dataset
 from faceedit.training.presets import PRESET_INFO, preset_image_size
@@ -167,7 +168,7 @@ class RetrainDialog(QDialog):
 
     model_ready = Signal(str)  # the new model file, when the user chose to load it
 
-    def __init__(self, parent: QWidget | None = None, work_dir: str | Path | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, work_dir: str | Path | None = None, precision: str = "auto") -> None:
         super().__init__(parent)
         self.setWindowTitle("Retrain the model — faceedit")
         self.resize(1040, 760)
@@ -187,12 +188,12 @@ class RetrainDialog(QDialog):
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(300)
         self._check_timer.timeout.connect(self._check_dataset)
-        self._build_ui(Path(work_dir) if work_dir else default_work_dir())
+        self._build_ui(Path(work_dir) if work_dir else default_work_dir(), precision)
         self._set_running(False)
 
     # --- layout ------------------------------------------------------------------------
 
-    def _build_ui(self, work_dir: Path) -> None:
+    def _build_ui(self, work_dir: Path, precision: str) -> None:
         self.dataset_edit, dataset_row = self._folder_row("Choose the dataset folder")
         self.dataset_edit.setPlaceholderText("an Oulu-CASIA copy, a folder of expression folders, or neutral/ + smiling/")
         self.dataset_edit.textChanged.connect(lambda _: self._check_timer.start())
@@ -207,6 +208,11 @@ class RetrainDialog(QDialog):
         self.device_combo = QComboBox()
         for device, text in DEVICE_CHOICES:
             self.device_combo.addItem(text, device)
+        self.precision_combo = QComboBox()
+        for name, text in PRECISION_CHOICES:
+            self.precision_combo.addItem(text, name)
+        self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(precision)))
+        self.precision_combo.setToolTip("What training computes in; a resumed run keeps the precision it started with")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 10_000_000)
         self.steps_spin.setSingleStep(1000)
@@ -229,8 +235,10 @@ class RetrainDialog(QDialog):
         settings.addWidget(self.device_combo, 3, 1)
         settings.addWidget(QLabel("Length:"), 3, 2)
         settings.addWidget(self.steps_spin, 3, 3)
-        settings.addWidget(QLabel("Work folder:"), 4, 0)
-        settings.addWidget(work_row, 4, 1, 1, 3)
+        settings.addWidget(QLabel("Precision:"), 4, 0)
+        settings.addWidget(self.precision_combo, 4, 1)
+        settings.addWidget(QLabel("Work folder:"), 5, 0)
+        settings.addWidget(work_row, 5, 1, 1, 3)
         settings.setColumnStretch(1, 1)
         settings.setColumnStretch(3, 2)
 
@@ -306,6 +314,7 @@ class RetrainDialog(QDialog):
             work=Path(work).expanduser(),
             preset=preset,
             device=self.device_combo.currentData(),
+            precision=self.precision_combo.currentData(),
             max_steps=self.steps_spin.value() or None,
             kind=self.kind_combo.currentData(),
             size=preset_image_size(preset),
@@ -373,7 +382,8 @@ class RetrainDialog(QDialog):
         self._set_running(True)
 
     def _set_running(self, running: bool) -> None:
-        for widget in (self.dataset_edit, self.kind_combo, self.preset_combo, self.device_combo, self.steps_spin, self.work_edit):
+        for widget in (self.dataset_edit, self.kind_combo, self.preset_combo, self.device_combo, self.precision_combo,
+                       self.steps_spin, self.work_edit):
             widget.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)

@@ -9,6 +9,13 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 8
+# The precision names are faceedit.core.device's (resolve_precision validates them there);
+# the texts are what the Model → Precision menu and the retrain dialog show.
+PRECISION_CHOICES: tuple[tuple[str, str], ...] = (
+    ("auto", "auto (bfloat16 where the processor computes it natively)"),
+    ("fp32", "float32"),
+    ("bf16", "bfloat16"),
+)
 
 
 class AppSettings:

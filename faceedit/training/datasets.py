@@ -8,6 +8,7 @@ the cap to decide. Pure Python: any thread.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,6 +72,24 @@ class DatasetCheck:
     @property
     def ok(self) -> bool:
         return self.kind is not None
+
+
+@dataclass(frozen=True)
+class PreparedHeader:
+    """What prepare.json says about a prepared folder that the app needs: where from, what size, what layout."""
+
+    root: Path
+    size: int
+    kind: str
+
+
+def read_prepared_header(folder: Path) -> PreparedHeader | None:
+    """The header of ``folder``'s prepare.json, or None when there is no readable one (any thread)."""
+    try:
+        info = json.loads((Path(folder) / INFO_NAME).read_text(encoding="utf-8"))
+        return PreparedHeader(Path(str(info["root"])), int(info["size"]), str(info["kind"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def visible_subdirs(folder: Path) -> list[Path]:

@@ -247,3 +247,19 @@ def test_retrain_bad_dataset_gives_a_message(qtbot, no_modals, tmp_path: Path) -
     assert no_modals[-1].startswith("Prepare failed:")
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
     dialog.close()
+
+
+def test_retrain_dialog_passes_its_precision_to_the_trainer(qtbot, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from faceedit.engine.retrain import RetrainProcess
+    from faceedit.gui.retrain_dialog import RetrainDialog
+
+    dialog = RetrainDialog(None, work_dir=tmp_path / "work", precision="bf16")
+    qtbot.addWidget(dialog)
+    dialog.dataset_edit.setText(str(tmp_path))
+    settings = dialog.settings()
+    assert settings.precision == "bf16" and dialog.precision_combo.currentData() == "bf16"
+    launched: list[list[str]] = []
+    monkeypatch.setattr(RetrainProcess, "_launch", lambda self, phase, args: launched.append(args))
+    dialog.process._settings = settings
+    dialog.process._start_train()
+    assert launched and launched[0][launched[0].index("--precision") + 1] == "bf16"

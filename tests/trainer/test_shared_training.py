@@ -184,3 +184,15 @@ def test_run_config_round_trips_and_says_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / CONFIG_NAME).write_text('{"train": {}}')
     with pytest.raises(FaceeditError, match="no 'prepared' entry"):
         RunConfig.read(tmp_path)
+
+
+def test_prepared_header_is_read_typed_or_not_at_all(tmp_path: Path) -> None:
+    import json
+
+    from faceedit.training.datasets import INFO_NAME, PreparedHeader, read_prepared_header
+
+    assert read_prepared_header(tmp_path) is None
+    (tmp_path / INFO_NAME).write_text(json.dumps({"root": "/data/x", "size": 64, "kind": "pairs", "other": 1}))
+    assert read_prepared_header(tmp_path) == PreparedHeader(Path("/data/x"), 64, "pairs")
+    (tmp_path / INFO_NAME).write_text("{half")
+    assert read_prepared_header(tmp_path) is None
