@@ -149,6 +149,9 @@ def _open_editor(args: argparse.Namespace) -> tuple[FaceDetector, ExpressionEdit
 
     device = resolve_device(args.device)
     model = load_model(default_model_path(args.model), device, args.precision)
+    if not model.info.verified:
+        print(f"faceedit: note: {model.info.path} was written before model files carried a digest; "
+              "it cannot be checked for damage", file=sys.stderr)
     return face_detector(), ExpressionEditor(model)
 
 
@@ -320,6 +323,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             "storage": info.storage_dtype,
             "provenance": asdict(info.provenance),
             "metrics": info.metrics,
+            "verified": info.verified,
             "device": describe_device(device),
             "precision": precision.name,
         }
@@ -329,6 +333,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"family      {info.family.title} ({info.family.paper})")
     print(f"network     {info.describe()}, {info.parameters:,} parameters ({info.storage_dtype})")
     print(f"device      {describe_device(device)}, {precision.describe()}")
+    print(f"integrity   {'verified by its digest' if info.verified else 'not verifiable (written before model files carried a digest)'}")
     print(f"expressions {', '.join(info.expressions)}")
     p = info.provenance
     print(f"trained on  {p.data}; {p.steps:,} steps; commit {p.commit}; {p.date}")

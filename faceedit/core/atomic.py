@@ -1,7 +1,10 @@
 """Atomic file output: write to a temporary file beside the target, then rename.
 
 A reader never sees a half-written file, and an interrupted run leaves either the old
-file or nothing (the temporary file is removed on failure).
+file or nothing (the temporary file is removed on failure). Writes are also *durable*, as
+SQLite and git make theirs: the new file's data reach the disk before the rename that
+publishes it, and the folder's entry after it, so a power cut during a save leaves the
+old file or the new one, never an empty or partial one.
 """
 
 from __future__ import annotations
@@ -47,12 +50,37 @@ def atomic_path(path: Path | str, *, overwrite: bool = False) -> Iterator[Path]:
         yield tmp
         if not overwrite and path.exists():
             raise OutputError(f"{path} appeared while it was being written; left untouched")
+        _sync_file(tmp)
         os.replace(tmp, path)
+        _sync_folder(parent)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from error
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _sync_file(path: Path) -> None:
+    """Flush a closed file's data and size to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to the disk; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: Path | str, data: bytes, *, overwrite: bool = False) -> None:

@@ -22,6 +22,7 @@ import torch
 from faceedit.core.alignment import AlignedFace, align_face
 from faceedit.core.compositing import PixelEdit, apply_edit, face_mask
 from faceedit.core.expressions import ExpressionTargets
+from faceedit.core.errors import ModelFileError
 from faceedit.core.faces import DetectedFace
 from faceedit.core.models.contract import FaceReading
 from faceedit.core.models.file import LoadedModel
@@ -88,6 +89,10 @@ class ExpressionEditor:
         displacement = None
         if edit.displacement is not None:
             displacement = edit.displacement[0].permute(1, 2, 0).float().cpu().numpy() * mask[:, :, None]
+        if any(part is not None and not np.isfinite(part).all() for part in (image_change, displacement)):
+            raise ModelFileError(
+                f"the model {self.model.info.path} rendered a non-finite edit for this face; nothing was changed"
+            )
         return PixelEdit(image_change, displacement)
 
     def render(

@@ -222,6 +222,8 @@ class EditWorker(QObject):
             )
             where = f"{describe_device(model.device)}, {model.precision.name}"
             details += f"\nRuns on: {describe_device(model.device)}, {model.precision.describe()}"
+            details += "\nIntegrity: " + ("verified by its digest" if info.verified else
+                                           "not verifiable (written before model files carried a digest)")
             self.model_ready.emit(ModelReady(path, info.name, where, description, details))
             if self._photo is not None:
                 self._open(self._photo.name, self._photo.path, self._photo.photo)

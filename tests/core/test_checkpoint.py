@@ -138,6 +138,7 @@ def test_newer_or_inconsistent_models_are_refused(tmp_path: Path) -> None:
         load_model(tmp_path / "newer.pt")
     payload["format_version"] = 1
     payload["config"]["width"] = 0.5
+    del payload["digest"]  # an older file, unverifiable: the configuration check must catch it
     torch.save(payload, tmp_path / "mismatch.pt")
     with pytest.raises(ModelFileError, match="does not match its own configuration"):
         load_model(tmp_path / "mismatch.pt")

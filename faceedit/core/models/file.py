@@ -12,6 +12,10 @@ Layout (a dict saved with ``torch.save``)::
     provenance      data, steps, commit, date, notes (plain strings and ints)
     metrics         name → number, from evaluation (may be empty)
     state_dict      the family network's tensors (float32 or float16)
+    digest          SHA-256 of everything above (faceedit.core.digest): checked on load, so a
+                    damaged file is refused
+                    (torch's zip reader checks no checksums). Files written before it load with
+                    a note that they cannot be verified.
 
 Files are read with ``torch.load(weights_only=True)``, which refuses pickles that would run
 code; every way a file can be wrong ends in a :class:`ModelFileError` with one clear line.
@@ -33,6 +37,7 @@ import torch
 from faceedit.core.alignment import TEMPLATE_5
 from faceedit.core.atomic import atomic_path
 from faceedit.core.device import FP32, Precision, resolve_precision
+from faceedit.core.digest import payload_digest
 from faceedit.core.errors import ModelFileError
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import FaceModel, FamilyConfig, ModelFamily
@@ -69,6 +74,7 @@ class ModelInfo:
     metrics: dict[str, float]
     parameters: int
     storage_dtype: str
+    verified: bool = True  # False: written before files carried a digest (not checked)
 
     @property
     def name(self) -> str:
@@ -122,6 +128,7 @@ def save_model(
         "metrics": {str(k): float(v) for k, v in (metrics or {}).items()},
         "state_dict": state,
     }
+    payload["digest"] = payload_digest(payload)
     with atomic_path(path, overwrite=overwrite) as tmp:
         torch.save(payload, tmp)
 
@@ -190,11 +197,21 @@ def _info_from_payload(path: Path, payload: dict[str, Any]) -> ModelInfo:
         raise ModelFileError(f"{path} has an alignment template of shape {template.shape}, expected {TEMPLATE_5.shape}")
     if len(expressions) != config.num_expressions:
         raise ModelFileError(f"{path} names {len(expressions)} expressions but its network has {config.num_expressions}")
+    verified = "digest" in payload
+    if verified:
+        try:
+            intact = payload["digest"] == payload_digest(payload)
+        except (TypeError, ValueError, AttributeError, RuntimeError) as error:  # a damaged header or tensor
+            raise ModelFileError(f"{path} is damaged: its contents cannot be read back ({error})") from error
+        if not intact:
+            raise ModelFileError(f"{path} is damaged: its contents do not match the digest written with it "
+                                 "(download or export it again)")
     if pixels.image_channels != config.image_channels:
         raise ModelFileError(
             f"{path} stores {pixels.channels} pixels but its network takes {config.image_channels} channel(s)"
         )
-    return ModelInfo(path, family, config, pixels, expressions, template, provenance, metrics, parameters, "/".join(dtypes))
+    return ModelInfo(path, family, config, pixels, expressions, template, provenance, metrics, parameters,
+                     "/".join(dtypes), verified)
 
 
 def read_model_info(path: Path | str) -> ModelInfo:
@@ -214,6 +231,9 @@ def load_model(path: Path | str, device: torch.device | str = "cpu", precision: 
     info = _info_from_payload(path, payload)
     network = info.family.build(info.config)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken is not None:
+        raise ModelFileError(f"{path} is damaged: its weights {broken} are not finite numbers")
     try:
         result = network.load_state_dict(state, strict=False)
     except RuntimeError as error:  # tensor shapes disagree with the stored config

@@ -1,0 +1,105 @@
+"""Damaged model files are refused with one line, or edit exactly as the clean file does (issue: integrity)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceedit.core.alignment import already_aligned
+from faceedit.core.editor import ExpressionEditor
+from faceedit.core.errors import ModelFileError
+from faceedit.core.faces import DetectedFace
+from faceedit.core.models.file import load_model, read_model_info
+
+TARGET = np.array([0, 0, 0, 1, 0, 0], np.float32)
+
+
+def _face(size: int) -> tuple[DetectedFace, object]:
+    """A synthetic aligned face: a smooth crop and 68 plausible points."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    crop = np.stack([(xx * 3 + yy) % 256, (yy * 2) % 256, (xx + yy) % 256], axis=2).astype(np.uint8)
+    t = np.linspace(0, np.pi, 17)
+    jaw = np.stack([size / 2 - 0.3 * size * np.cos(t), 0.45 * size + 0.35 * size * np.sin(t)], 1)
+    inner = np.stack([rng.uniform(0.3, 0.7, 51) * size, rng.uniform(0.3, 0.75, 51) * size], 1)
+    points = np.vstack([jaw, inner])
+    return DetectedFace((0, 0, size, size), points, 1.0), already_aligned(crop, points)
+
+
+def _edit(path: Path) -> np.ndarray:
+    editor = ExpressionEditor(load_model(path))
+    face, aligned = _face(editor.size)
+    change = editor.change(editor.encode_aligned(face, aligned), TARGET)
+    assert change is not None and change.image_change is not None
+    return change.image_change
+
+
+def _damaged(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
+    raw = bytearray(data)
+    if kind == "flip":
+        raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
+    elif kind == "flips":
+        for offset in rng.integers(len(raw), size=8):
+            raw[int(offset)] ^= 0xFF
+    elif kind == "zeroed":
+        start = int(rng.integers(len(raw) - 4096))
+        raw[start : start + 4096] = bytes(4096)
+    elif kind == "truncated":
+        raw = raw[: int(rng.integers(1, len(raw)))]
+    elif kind == "inserted":
+        at = int(rng.integers(len(raw)))
+        raw[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 64))).astype(np.uint8))
+    return bytes(raw)
+
+
+def test_a_written_model_verifies_and_an_old_one_loads_unverified(tiny_model_path: Path, tmp_path: Path) -> None:
+    assert read_model_info(tiny_model_path).verified
+    payload = torch.load(tiny_model_path, weights_only=True)
+    del payload["digest"]
+    torch.save(payload, tmp_path / "old.pt")
+    assert not read_model_info(tmp_path / "old.pt").verified
+    assert np.array_equal(_edit(tmp_path / "old.pt"), _edit(tiny_model_path))
+
+
+def test_changed_weights_or_header_are_refused(tiny_model_path: Path, tmp_path: Path) -> None:
+    payload = torch.load(tiny_model_path, weights_only=True)
+    name = next(iter(payload["state_dict"]))
+    payload["state_dict"][name] = payload["state_dict"][name].clone()
+    payload["state_dict"][name].view(-1)[0] += 1
+    torch.save(payload, tmp_path / "weights.pt")
+    with pytest.raises(ModelFileError, match="is damaged: its contents do not match"):
+        load_model(tmp_path / "weights.pt")
+    payload = torch.load(tiny_model_path, weights_only=True)
+    payload["provenance"]["steps"] = 99
+    torch.save(payload, tmp_path / "header.pt")
+    with pytest.raises(ModelFileError, match="is damaged"):
+        read_model_info(tmp_path / "header.pt")
+    payload = torch.load(tiny_model_path, weights_only=True)
+    payload["state_dict"][name] = payload["state_dict"][name].clone()
+    payload["state_dict"][name].view(-1)[0] = float("nan")
+    del payload["digest"]  # an old file, unverifiable, with a NaN weight
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(ModelFileError, match="not finite"):
+        load_model(tmp_path / "nan.pt")
+
+
+def test_fuzzed_model_files_are_refused_or_edit_exactly_as_the_clean_one(tiny_model_path: Path, tmp_path: Path) -> None:
+    clean = _edit(tiny_model_path)
+    data = tiny_model_path.read_bytes()
+    rng = np.random.default_rng(17)
+    outcomes = {"refused": 0, "same": 0}
+    for i, kind in enumerate(["flip"] * 12 + ["flips"] * 6 + ["zeroed"] * 6 + ["truncated"] * 4 + ["inserted"] * 4):
+        path = tmp_path / f"damaged-{i}.pt"
+        path.write_bytes(_damaged(data, rng, kind))
+        try:
+            edited = _edit(path)
+        except ModelFileError as error:
+            assert "\n" not in str(error) and str(path) in str(error), (kind, str(error))
+            outcomes["refused"] += 1
+            continue
+        assert np.array_equal(edited, clean), f"{kind} damage #{i} changed the edit without being refused"
+        outcomes["same"] += 1
+    assert outcomes["refused"] >= 20, outcomes  # most damage hits the weights, which are most of the file
