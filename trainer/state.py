@@ -10,6 +10,10 @@ Layout (a dict saved with ``torch.save``, read with ``weights_only=True``), vers
     networks        network name → state dict (the names of the family's network table)
     optimisers      network name → its optimiser's state dict
     rng             {"torch": the CPU generator's state}
+    digest          SHA-256 of everything above (faceedit.core.digest), checked on load
+
+The run keeps the last two good states: ``checkpoint.pt`` and ``checkpoint-previous.pt``.
+A resume whose newest state is damaged falls back to the previous one and says so.
 
 Version 1 (written before the network table) kept the ExprGAN networks and optimisers at
 the top level: ``generator``, ``d_img``, ``d_z``, ``d_expr`` and ``opt_g``, ``opt_d_img``,
@@ -19,14 +23,19 @@ still read.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from faceedit.core.digest import payload_digest
 from faceedit.core.errors import FaceeditError
 from faceedit.core.models.file import TRAINING_STATE_FORMAT
+from faceedit.training.runs import PREVIOUS_CHECKPOINT_NAME
 
 STATE_VERSION = 2
 
@@ -81,6 +90,13 @@ class TrainingState:
         else:
             networks, optimisers = payload.get("networks"), payload.get("optimisers")
         missing = [key for key in ("config", "step", "rng") if key not in payload]
+        if "digest" in payload:
+            try:
+                intact = payload["digest"] == payload_digest(payload)
+            except (TypeError, ValueError, AttributeError, RuntimeError):
+                intact = False
+            if not intact:
+                raise FaceeditError(f"{source} is damaged: its contents do not match the digest written with it")
         if missing or not isinstance(networks, dict) or not isinstance(optimisers, dict):
             raise FaceeditError(f"{source} is incomplete (missing {', '.join(missing) or 'networks or optimisers'})")
         return cls(
@@ -93,15 +109,21 @@ class TrainingState:
         )
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash mid-write leaves the previous checkpoint in place."""
+        """Write atomically and durably, with a digest; the state it replaces becomes the previous one.
+
+        A crash at any moment leaves a complete newest state, or the previous one to fall back to.
+        """
         from faceedit.core.atomic import atomic_path
 
+        payload = self.to_payload()
+        payload["digest"] = payload_digest(payload)
         with atomic_path(path, overwrite=True) as tmp:
-            torch.save(self.to_payload(), tmp)
+            torch.save(payload, tmp)
+            if path.exists():  # before the new state is renamed into place
+                os.replace(path, path.with_name(PREVIOUS_CHECKPOINT_NAME))
 
 
-def load_state(path: Path) -> TrainingState:
-    """The training state at ``path``, loaded safely; a one-line :class:`FaceeditError` when it is something else."""
+def _read_state(path: Path) -> TrainingState:
     if not path.exists():
         raise FaceeditError(f"no training state at {path}")
     try:
@@ -109,3 +131,24 @@ def load_state(path: Path) -> TrainingState:
     except Exception as error:  # torch raises assorted types for damaged or foreign files
         raise FaceeditError(f"{path} is not a readable training state ({type(error).__name__})") from error
     return TrainingState.from_payload(payload, source=str(path))
+
+
+def _note(message: str) -> None:
+    print(f"faceedit-train: note: {message}", file=sys.stderr, flush=True)
+
+
+def load_state(path: Path, note: Callable[[str], None] = _note) -> TrainingState:
+    """The training state at ``path``, loaded safely and verified; a one-line :class:`FaceeditError` otherwise.
+
+    When ``path`` is missing or damaged and the run holds the previous state, that one is
+    loaded instead, and ``note`` says so (stderr by default).
+    """
+    previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
+    try:
+        return _read_state(path)
+    except FaceeditError as error:
+        if not previous.exists():
+            raise
+        state = _read_state(previous)
+        note(f"{error}; resuming from the previous checkpoint instead (step {state.step})")
+        return state

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from faceedit.core.device import resolve_precision
 from faceedit.core.errors import FaceeditError
-from faceedit.training.runs import CHECKPOINT_NAME, Progress, RunConfig, new_run_dir
+from faceedit.training.runs import CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME, Progress, RunConfig, new_run_dir
 from trainer.config import PRESETS, TrainConfig, resolve_config
 from trainer.loop import AbortFn, ProgressFn, Trainer, TrainResult, World, init_world
 from trainer.manifest import read_prepared
@@ -120,7 +120,7 @@ def _agree_on_run(run: Path, world: World) -> Path:
 def run_train(args: argparse.Namespace) -> int:
     state: TrainingState | None = None  # loaded once here, handed to train_run
     if args.resume is not None:
-        if not (args.resume / CHECKPOINT_NAME).exists():
+        if not any((args.resume / name).exists() for name in (CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME)):
             raise FaceeditError(f"{args.resume} has no {CHECKPOINT_NAME} to resume from")
         state = load_state(args.resume / CHECKPOINT_NAME)
         config = TrainConfig.from_dict(state.config)

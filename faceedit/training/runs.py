@@ -26,6 +26,8 @@ from faceedit.core.errors import FaceeditError
 CONFIG_NAME = "config.json"
 PROGRESS_NAME = "progress.jsonl"
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_CHECKPOINT_NAME = "checkpoint-previous.pt"
+"""The checkpoint before the last one: a resume falls back to it when the last is damaged."""
 SAMPLES_DIR = "samples"
 
 RUN_FOLDER = re.compile(r"^(\d{5})-")
@@ -178,6 +180,7 @@ class RunConfig:
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "PREVIOUS_CHECKPOINT_NAME",
     "CONFIG_NAME",
     "PROGRESS_NAME",
     "RUN_FOLDER",

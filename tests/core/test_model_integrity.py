@@ -103,3 +103,33 @@ def test_fuzzed_model_files_are_refused_or_edit_exactly_as_the_clean_one(tiny_mo
         assert np.array_equal(edited, clean), f"{kind} damage #{i} changed the edit without being refused"
         outcomes["same"] += 1
     assert outcomes["refused"] >= 20, outcomes  # most damage hits the weights, which are most of the file
+
+
+def test_an_edit_that_is_not_finite_is_refused_and_nothing_is_pasted() -> None:
+    from faceedit.core.models.exprgan import ExprGANConfig, Generator
+    from faceedit.core.models.file import in_memory_model
+
+    network = Generator(ExprGANConfig(image_size=64, width=0.125, geometry=True))
+    face, aligned = _face(64)
+    network.landmark_reference.copy_(torch.tensor(aligned.landmarks / 64))
+    network.landmark_shifts[3, 48, 0] = float("inf")
+    editor = ExpressionEditor(in_memory_model(network))
+    encoded = editor.encode_aligned(face, aligned)
+    with pytest.raises(ModelFileError, match="non-finite edit"):
+        editor.change(encoded, TARGET)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is fsynced before it replaces the target, and the folder after (durable, as SQLite and git do)."""
+    import os
+
+    from faceedit.core import atomic
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (events.append("fsync " + ("dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")), real_fsync(fd))[1])
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    atomic.write_bytes_atomic(tmp_path / "out.bin", b"data")
+    assert events == ["fsync file", "replace", "fsync dir"]
+    assert (tmp_path / "out.bin").read_bytes() == b"data"

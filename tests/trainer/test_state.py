@@ -134,3 +134,31 @@ def test_load_state_refuses_other_files_in_one_line(tmp_path: Path) -> None:
         load_state(path)
     with pytest.raises(FaceeditError, match="no training state"):
         load_state(tmp_path / "missing.pt")
+
+
+def test_two_good_states_are_kept_and_a_damaged_newest_falls_back(tmp_path: Path) -> None:
+    from faceedit.training.runs import CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME
+    from trainer.state import TrainingState, load_state
+
+    def state(step: int) -> TrainingState:
+        return TrainingState(step=step, config={"preset": "smoke"}, prepared="p",
+                             networks={"g": {"w": torch.full((64, 64), float(step))}}, optimisers={"g": {}},
+                             rng={"torch": torch.get_rng_state()})
+
+    path = tmp_path / CHECKPOINT_NAME
+    for step in (10, 20, 30):
+        state(step).save(path)
+    previous = tmp_path / PREVIOUS_CHECKPOINT_NAME
+    assert load_state(path).step == 30 and load_state(previous).step == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == [PREVIOUS_CHECKPOINT_NAME, CHECKPOINT_NAME]
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the weights: torch still loads it, the digest does not match
+    path.write_bytes(bytes(data))
+    notes: list[str] = []
+    assert load_state(path, note=notes.append).step == 20
+    assert len(notes) == 1 and "damaged" in notes[0] and "previous checkpoint" in notes[0] and "step 20" in notes[0]
+
+    previous.write_bytes(b"not a state")
+    with pytest.raises(FaceeditError, match="not a readable training state"):
+        load_state(path, note=notes.append)
