@@ -50,9 +50,9 @@ def atomic_path(path: Path | str, *, overwrite: bool = False) -> Iterator[Path]:
         yield tmp
         if not overwrite and path.exists():
             raise OutputError(f"{path} appeared while it was being written; left untouched")
-        _sync_file(tmp)
+        sync_file(tmp)
         os.replace(tmp, path)
-        _sync_folder(parent)
+        sync_folder(parent)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from error
     finally:
@@ -60,7 +60,7 @@ def atomic_path(path: Path | str, *, overwrite: bool = False) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _sync_file(path: Path) -> None:
+def sync_file(path: Path) -> None:
     """Flush a closed file's data and size to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -69,7 +69,7 @@ def _sync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Flush a folder's entries (the rename) to the disk; a no-op where folders cannot be opened (Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

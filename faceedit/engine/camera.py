@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from faceedit.core.atomic import sync_file, sync_folder
 from faceedit.core.errors import OutputError
 from faceedit.core.tracking import FaceTracker, TrackerConfig, TrackingResult
 
@@ -440,5 +441,7 @@ class VideoRecorder:
         if self.path.exists():
             self._tmp.unlink(missing_ok=True)
             raise OutputError(f"{self.path} appeared while recording; left untouched")
+        sync_file(self._tmp)  # durable, as atomic_path's writes are
         os.replace(self._tmp, self.path)
+        sync_folder(self.path.parent)
         return self.path
