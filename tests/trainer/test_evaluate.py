@@ -387,7 +387,7 @@ def test_bad_inputs_raise_clear_errors(model_path: Path, prepared: Path, tmp_pat
     with torch.no_grad():
         nan_model.decoder.fc.weight.fill_(float("nan"))
     save_model(tmp_path / "nan.pt", nan_model)
-    with pytest.raises(FaceeditError, match="NaN"):
+    with pytest.raises(FaceeditError, match="not finite"):  # refused when it loads, before any face
         _evaluate(tmp_path / "nan.pt", prepared)
 
     with pytest.raises(FaceeditError, match="not a prepared dataset"):
