@@ -1,6 +1,6 @@
 """Frames per second of the webcam path at 640×480 with live editing (issue: webcam).
 
-    .venv/bin/python bench/bench_webcam.py [--seconds 6] [--threads 1[,2]]
+    .venv/bin/python bench/bench_webcam.py [--seconds 6] [--threads 1[,2]] [--model FILE | --bundled]
 
 A fake camera: a London-set face (../shared/data) moving and turning on a 640×480
 background with sensor-like noise, 30 fps, Motion-JPEG. Random weights (speed does not
@@ -38,11 +38,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import Timing, machine_line, time_it  # noqa: E402
 
-from faceedit.core.alignment import TEMPLATE_5  # noqa: E402
-from faceedit.core.models.file import Provenance, in_memory_model, save_model  # noqa: E402
+from faceedit.core.models.file import Provenance, load_model, save_model  # noqa: E402
 from faceedit.core.compositing import apply_edit  # noqa: E402
 from faceedit.core.editor import ExpressionEditor  # noqa: E402
-from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets  # noqa: E402
+from faceedit.core.expressions import ExpressionTargets  # noqa: E402
 from faceedit.core.faces import DetectedFace  # noqa: E402
 from faceedit.core.models.exprgan import Generator, ExprGANConfig  # noqa: E402
 from faceedit.core.live import LiveEditor  # noqa: E402
@@ -87,11 +86,6 @@ def summarise(samples: list[float]) -> Timing:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
     return Timing(statistics.median(ordered), pick(0.05), pick(0.95), len(ordered))
-
-
-def editor_for(config: ExprGANConfig) -> ExpressionEditor:
-    torch.manual_seed(0)
-    return ExpressionEditor(in_memory_model(Generator(config), "random"))
 
 
 face_of = DetectedFace.from_landmarks
@@ -162,24 +156,20 @@ def stages(frames: list[np.ndarray], video: Path, editor: ExpressionEditor) -> N
     print(f"  {'paste-back':<28}{time_it(lambda: apply_edit(target, change, encoded.aligned.to_photo), runs=40)}")
 
 
-def app_path(video: Path, config: ExprGANConfig, seconds: float) -> str:
-    """CameraSource + the real EditWorker thread, fed by a 30 fps fake camera."""
+def app_path(video: Path, model: Path, seconds: float) -> str:
+    """CameraSource + the real EditWorker thread (``model`` loaded as the app would), fed by a 30 fps fake camera."""
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
     from faceedit.engine.camera import CameraSource
     from faceedit.engine.worker import EditWorker, FrameRequest
 
     app = QCoreApplication.instance() or QCoreApplication([])  # noqa: F841 (keeps it alive)
-    with tempfile.TemporaryDirectory() as folder:
-        model = Path(folder) / "random.pt"
-        torch.manual_seed(0)
-        save_model(model, Generator(config), provenance=Provenance(data="random weights for a benchmark"))
-        worker = EditWorker()
-        loop = QEventLoop()
-        worker.model_ready.connect(lambda _: loop.quit())
-        worker.failed.connect(lambda error: (print(f"  worker: {error.message}"), loop.quit()))
-        worker.load_model(str(model), "cpu")
-        loop.exec()
+    worker = EditWorker()
+    loop = QEventLoop()
+    worker.model_ready.connect(lambda _: loop.quit())
+    worker.failed.connect(lambda error: (print(f"  worker: {error.message}"), loop.quit()))
+    worker.load_model(str(model), "cpu")
+    loop.exec()
     source = CameraSource()
     stamp, shown, frames = [0], [], []
     targets = ExpressionTargets.from_mapping({"happiness": 0.9})
@@ -208,6 +198,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0, help="how long the threaded app run lasts")
     parser.add_argument("--threads", default="1", help="torch thread counts to try, e.g. 1,2 (2 is far slower on a busy 2-core machine)")
+    parser.add_argument("--model", metavar="FILE", type=Path, help="time this model file instead of the random-weight sizes")
+    parser.add_argument("--bundled", action="store_true", help="time the bundled model")
     args = parser.parse_args()
     if not PHOTO.exists():
         print(f"needs {PHOTO} (../shared/data)", file=sys.stderr)
@@ -217,6 +209,16 @@ def main() -> int:
         video = Path(folder) / "fake-camera.avi"
         make_video(video)
         frames = read_video(video)
+        if args.model or args.bundled:
+            from faceedit.core.resources import bundled_model_path
+
+            models = {"bundled model" if args.bundled else args.model.name: bundled_model_path() if args.bundled else args.model}
+        else:  # random weights: speed does not depend on them
+            models = {}
+            for preset, config in PRESETS.items():
+                torch.manual_seed(0)
+                models[preset] = Path(folder) / f"{config.image_size}-{config.width:g}.pt"
+                save_model(models[preset], Generator(config), provenance=Provenance(data="random weights for a benchmark"))
         for threads in [int(t) for t in args.threads.split(",")]:
             torch.set_num_threads(threads)
             print(f"\nmachine: {machine_line()}")
@@ -225,12 +227,13 @@ def main() -> int:
                     print(f"load average before: {' '.join(load.read().split()[:3])} (other work on the machine slows everything)")
             except OSError:
                 pass
-            for preset, config in PRESETS.items():
-                editor = editor_for(config)
-                print(f"\n[{preset}, torch threads {threads}; {len(frames)} frames of 640×480]")
+            for name, model in models.items():
+                editor = ExpressionEditor(load_model(model, "cpu"))
+                print(f"\n[{name} ({editor.model.info.describe()}, {editor.model.precision.name}), torch threads {threads}; "
+                      f"{len(frames)} frames of 640×480]")
                 stages(frames, video, editor)
                 sequential(frames, editor)
-                print(app_path(video, config, args.seconds))
+                print(app_path(video, model, args.seconds))
     return 0
 
 
