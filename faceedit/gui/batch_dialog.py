@@ -187,7 +187,9 @@ class BatchDialog(QDialog):
     def _suggest_output(self, text: str) -> None:
         # A sibling "<name>-faceedit" folder, until the user has typed an output of their own.
         if text and (not self.output_edit.text() or self.output_edit.property("suggested")):
-            folder = Path(text)
+            folder = Path(text.strip())
+            if not folder.name:  # "/", "C:\\" or a path still being typed: nothing to suggest yet
+                return
             self.output_edit.setText(str(folder.with_name(folder.name + "-faceedit")))
             self.output_edit.setProperty("suggested", True)
 

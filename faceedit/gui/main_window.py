@@ -34,6 +34,7 @@ from faceedit.gui.edit_state import EditState, States
 from faceedit.gui.expression_panel import ExpressionPanel
 from faceedit.gui.photo_view import PhotoView, from_qimage, to_qimage
 from faceedit.gui.settings import PRECISION_CHOICES, AppSettings
+from faceedit.gui.widgets import ElidingStatusBar
 
 PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES)) + ")"
 COMPARE_KEY = Qt.Key.Key_Backslash
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setSizes([800, 380])
         self.setCentralWidget(splitter)
+        self.setStatusBar(ElidingStatusBar())  # long errors end in "…" instead of running into the labels
         self.model_label, self.render_label = QLabel("no model"), QLabel("")
         self.statusBar().addPermanentWidget(self.render_label)
         self.statusBar().addPermanentWidget(self.model_label)

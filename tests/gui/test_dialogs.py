@@ -265,3 +265,16 @@ def test_retrain_dialog_passes_its_precision_to_the_trainer(qtbot, tmp_path: Pat
     dialog.process._settings = settings
     dialog.process._start_train()
     assert launched and launched[0][launched[0].index("--precision") + 1] == "bf16"
+
+
+def test_batch_dialog_typing_an_absolute_path_suggests_an_output_without_error(qtbot, tiny_model_path: Path) -> None:  # noqa: ANN001
+    """Typing "/home/…" character by character passes through "/", which has no name (it used to raise)."""
+    from faceedit.gui.batch_dialog import BatchDialog
+
+    dialog = BatchDialog(None, str(tiny_model_path), "cpu", ExpressionTargets())
+    qtbot.addWidget(dialog)
+    typed = ""
+    for character in "/data/photos":
+        typed += character
+        dialog.input_edit.setText(typed)  # each keystroke; an exception here would fail the test
+    assert dialog.output_edit.text() == "/data/photos-faceedit"

@@ -172,3 +172,18 @@ def test_precision_menu_reloads_the_model_and_is_remembered(qtbot, settings, no_
     assert window._model.device.endswith(", bf16") and "bfloat16 (asked for)" in window._model.details
     assert settings.precision == "bf16"
     window.close()
+
+
+def test_a_long_status_message_is_elided_before_the_labels_with_the_whole_text_in_the_tooltip(qtbot, settings, no_dialogs) -> None:  # noqa: ANN001
+    window = _window(qtbot, settings)
+    window.resize(900, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    message = "cannot read " + "/very/long/path" * 30 + "/photo.jpg: the file is damaged"
+    window.statusBar().showMessage(message)
+    shown = window.statusBar().currentMessage()
+    assert shown.endswith("…") and len(shown) < len(message)
+    assert window.statusBar().toolTip() == message
+    window.statusBar().showMessage("Saved x.jpg")
+    assert window.statusBar().currentMessage() == "Saved x.jpg" and window.statusBar().toolTip() == ""
+    window.close()
