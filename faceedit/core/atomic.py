@@ -39,7 +39,10 @@ def atomic_path(path: Path | str, *, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     check_writable(path, overwrite=overwrite)
     parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=parent)
+    except OSError as error:  # e.g. a folder that is writable to root but takes no new files (/sys)
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from error
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates the file private (0600); give it the permissions a plain open() would.

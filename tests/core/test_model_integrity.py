@@ -133,3 +133,34 @@ def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path: Path
     atomic.write_bytes_atomic(tmp_path / "out.bin", b"data")
     assert events == ["fsync file", "replace", "fsync dir"]
     assert (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+def test_a_folder_that_takes_no_new_files_is_a_one_line_output_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root, /sys passes the writability check but refuses the temporary file: OutputError, not a traceback."""
+    from faceedit.core import atomic
+    from faceedit.core.errors import OutputError
+
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    with pytest.raises(OutputError, match=r"^cannot write .*out\.bin: Permission denied$"):
+        atomic.write_bytes_atomic(tmp_path / "out.bin", b"data")
+
+
+def test_an_old_non_zip_pickle_is_refused_in_exactly_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from faceedit.cli import main
+
+    import pickle
+
+    # A plain pickle (no zip container), protocol 5: torch warns about it before it fails.
+    (tmp_path / "legacy.pt").write_bytes(pickle.dumps({"weights": [0.0, 1.0]}, protocol=5))
+    photo = Path(__file__).resolve().parents[2] / "resources" / "sample" / "sample.jpg"
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # as a user's Python shows them: each would be lines on stderr
+        assert main(["edit", str(photo), "-o", str(tmp_path / "out.jpg"), "--model", str(tmp_path / "legacy.pt")]) == 1
+    assert not caught, [str(w.message)[:80] for w in caught]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("faceedit: error: ") and "legacy.pt" in err[0], err

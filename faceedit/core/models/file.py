@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import pickle
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -148,7 +149,10 @@ def _read_payload(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a model file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # An old or foreign pickle makes torch warn before it fails; the one line below says it all.
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's message is long; the line naming a GLOBAL or class says what was refused.
         refused = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
