@@ -50,6 +50,15 @@ class EditState:
     def states(self) -> States:
         return self._states
 
+    @property
+    def has_unsaved_edits(self) -> bool:
+        """Sliders moved since the photo opened or was last saved, and not all back at the photo's own values."""
+        return not self.undo_stack.isClean() and any(not s.is_empty for s in self._states)
+
+    def mark_saved(self) -> None:
+        """The current states are saved: nothing is lost by leaving them."""
+        self.undo_stack.setClean()
+
     def reset_photo(self, faces: int) -> None:
         """A new photo: every face at its recognised expression; the history is cleared."""
         self.undo_stack.clear()

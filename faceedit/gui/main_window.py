@@ -29,9 +29,12 @@ from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import ExpressionTargets, dominant_expression
 from faceedit.core.imageio import SUPPORTED_SUFFIXES, save_photo
 from faceedit.core.resources import default_model_path, sample_photo_path
-from faceedit.engine.worker import EditWorker, ErrorKind, ModelReady, PhotoReady, ReferenceReady, RenderResult, WorkerError
+from faceedit.engine.worker import (
+    EditWorker, ErrorKind, ModelReady, PhotoReady, PreviewsReady, ReferenceReady, RenderResult, WorkerError,
+)
 from faceedit.gui.edit_state import EditState, States
 from faceedit.gui.expression_panel import ExpressionPanel
+from faceedit.gui.preview_strip import PreviewStrip
 from faceedit.gui.photo_view import PhotoView, from_qimage, to_qimage
 from faceedit.gui.settings import PRECISION_CHOICES, AppSettings
 from faceedit.gui.widgets import ElidingStatusBar
@@ -73,10 +76,12 @@ class MainWindow(QMainWindow):
         self.worker.model_ready.connect(self._on_model_ready)
         self.worker.photo_ready.connect(self._on_photo_ready)
         self.worker.rendered.connect(self._on_rendered)
+        self.worker.previews_ready.connect(self._on_previews_ready)
         self.worker.failed.connect(self._on_failed)
         self.worker.reference_ready.connect(self._on_reference_ready)
         self.state = EditState(self._on_states_changed)
         self._stamp = 0
+        self._preview_stamp = 0  # only the newest preview request's answer is shown
         self._shown_stamp = -1
         self._photo: PhotoReady | None = None
         self._current: np.ndarray | None = None
@@ -114,6 +119,7 @@ class MainWindow(QMainWindow):
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.addWidget(self.face_label)
+        layout.addWidget(self.previews)
         layout.addWidget(self.panel)
         layout.addWidget(self.edit_all)
         layout.addWidget(reset_all)
@@ -236,6 +242,8 @@ class MainWindow(QMainWindow):
     # --- files -------------------------------------------------------------------------
 
     def open_photo(self, path: str) -> None:
+        if not self._may_discard_edits():
+            return
         self.statusBar().showMessage(f"Opening {path}…")
         self.worker.open_photo(path)
 
@@ -250,6 +258,8 @@ class MainWindow(QMainWindow):
         if image.isNull():
             self.statusBar().showMessage("The clipboard holds no image")
             return
+        if not self._may_discard_edits():
+            return
         self.worker.open_pixels("pasted image", from_qimage(image))
 
     def _fill_recent(self) -> None:
@@ -258,14 +268,33 @@ class MainWindow(QMainWindow):
             self._action(self.recent_menu, path, lambda _=False, p=path: self.open_photo(p))
         self.recent_menu.setEnabled(bool(self.settings.recent))
 
-    def save_dialog(self) -> None:
+    def save_dialog(self) -> bool:
+        """Ask where to save the edit and save it; True when it was saved."""
         if self._current is None or self._photo is None:
-            return
+            return False
         stem = Path(self._photo.name).stem
         suggestion = str(Path(self.settings.folder("save") or Path.home()) / f"{stem}-edited.jpg")
         path, _ = QFileDialog.getSaveFileName(self, "Save edited photo", suggestion, PHOTO_FILTER)
-        if path:
-            self.save_to(path)
+        return bool(path) and self.save_to(path)
+
+    def ask_about_unsaved_edits(self) -> str:
+        """"save", "discard" or "cancel": the photo editor's question before edits would be lost (modal)."""
+        buttons = QMessageBox.StandardButton
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved edits",
+                          "The edited photo has not been saved. Save it before you go on?",
+                          buttons.Save | buttons.Discard | buttons.Cancel, self)
+        box.setDefaultButton(buttons.Save)
+        answer = box.exec()
+        return {buttons.Save: "save", buttons.Discard: "discard"}.get(buttons(answer), "cancel")
+
+    def _may_discard_edits(self) -> bool:
+        """True when nothing unsaved would be lost, or the user said so (saving first if asked)."""
+        if not self.state.has_unsaved_edits:
+            return True
+        answer = self.ask_about_unsaved_edits()
+        if answer == "save":
+            return self.save_dialog()
+        return answer == "discard"
 
     def save_to(self, path: str, confirm_original: bool = True) -> bool:
         """Save the edit at full resolution. The original is replaced only after a confirmation."""
@@ -287,6 +316,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "faceedit", str(error))
             return False
         self.settings.set_folder("save", str(Path(path).parent))
+        self.state.mark_saved()
         self.statusBar().showMessage(f"Saved {path}")
         return True
 
@@ -439,6 +469,19 @@ class MainWindow(QMainWindow):
 
     def _on_face_clicked(self, index: int) -> None:
         self._show_selected()
+        self._request_previews()
+
+    def _request_previews(self) -> None:
+        """New previews of the selected face (after any render already requested, so it goes first)."""
+        self._preview_stamp += 1
+        self.previews.clear()
+        photo = self._photo
+        if photo is not None and self.selected < len(photo.recognised):
+            self.worker.request_previews(self._preview_stamp, self.selected)
+
+    def _on_previews_ready(self, previews: PreviewsReady) -> None:
+        if previews.stamp == self._preview_stamp:  # older requests' answers are dropped
+            self.previews.show_previews(previews.images)
 
     # --- worker results ----------------------------------------------------------------
 
@@ -459,6 +502,7 @@ class MainWindow(QMainWindow):
             self.settings.add_recent(str(photo.path))
             self._fill_recent()
         self.state.reset_photo(len(photo.recognised))
+        self._request_previews()  # a new photo or model: after the first render
         faces = len(photo.recognised)
         if self._model is None:
             self.face_label.setText(
@@ -483,6 +527,8 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, error: WorkerError) -> None:
         self.statusBar().showMessage(error.message)
+        if error.kind is ErrorKind.PREVIEW:
+            return  # the previews are an aid: the status bar says it, no message box
         if error.kind is ErrorKind.LIVE:
             if error.message == getattr(self, "_last_live_error", None):
                 return  # one message box, not one per video frame
@@ -510,6 +556,9 @@ class MainWindow(QMainWindow):
         return super().event(event)
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
+        if not self._may_discard_edits():
+            event.ignore()
+            return
         self.settings.geometry = self.saveGeometry()
         self.webcam.shutdown()
         self.webcam.close()

@@ -38,6 +38,7 @@ def _window(qtbot, settings, **kwargs):  # noqa: ANN001, ANN202
     from faceedit.gui.main_window import MainWindow
 
     window = MainWindow(device="cpu", synchronous=True, settings=settings, **kwargs)
+    window.ask_about_unsaved_edits = lambda: "discard"  # never a modal question in tests (one test asks itself)
     qtbot.addWidget(window)
     return window
 
@@ -187,3 +188,24 @@ def test_a_long_status_message_is_elided_before_the_labels_with_the_whole_text_i
     window.statusBar().showMessage("Saved x.jpg")
     assert window.statusBar().currentMessage() == "Saved x.jpg" and window.statusBar().toolTip() == ""
     window.close()
+
+
+def test_unsaved_edits_are_asked_about_before_they_are_lost(qtbot, settings, no_dialogs, monkeypatch, tiny_model_path: Path, london_neutral: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """Opening another photo or closing with moved sliders asks Save / Discard / Cancel, as photo editors do."""
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(london_neutral))
+    answers: list[str] = []
+    window.ask_about_unsaved_edits = lambda: answers.pop(0)
+    assert not window.state.has_unsaved_edits
+    slider = window.panel.sliders["happiness"]
+    slider.setValue(100 if slider.value() < 50 else 0)
+    assert window.state.has_unsaved_edits
+    edited = window._current.copy()
+    answers.append("cancel")
+    window.open_photo(str(london_neutral))  # cancelled: the edit stays
+    assert np.array_equal(window._current, edited) and not answers
+    answers.append("cancel")
+    assert not window.close() and not answers  # closing cancelled too
+    out = tmp_path / "saved.png"
+    monkeypatch.setattr("faceedit.gui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    answers.append("save")
+    assert window.close() and out.exists() and not answers  # saved, then closed
