@@ -67,12 +67,30 @@ class BatchSummary:
     csv_path: Path | None = None
     cancelled: bool = False
 
+    @property
+    def examined(self) -> int:
+        """Photos searched for faces in this run (not those resumed, nor those that failed)."""
+        return self.processed + self.no_face
+
+    @property
+    def face_share(self) -> float | None:
+        """Share of the examined photos with a usable face, or None when none was examined."""
+        return self.processed / self.examined if self.examined else None
+
+    def faces_line(self) -> str:
+        """E.g. "faces found in 79 of 150 photos (53 %)"; empty when no photo was examined."""
+        share = self.face_share
+        if share is None:
+            return ""
+        return f"faces found in {self.processed} of {self.examined} photos ({share * 100:.0f} %)"
+
     def line(self) -> str:
         text = (
             f"{self.processed} processed, {self.existing} already done, "
             f"{self.no_face} without a usable face, {self.failed} failed (of {self.total})"
         )
-        return text + (" — cancelled" if self.cancelled else "")
+        faces = self.faces_line()
+        return text + (f"; {faces}" if faces else "") + (" — cancelled" if self.cancelled else "")
 
 
 ProgressFn = Callable[[int, int, Path], None]

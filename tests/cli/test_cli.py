@@ -209,3 +209,43 @@ def test_identity_command(capsys) -> None:  # noqa: ANN001
 
     result = json.loads(stdout)
     assert result["same_person"] is False and result["distance"] > 0.6
+
+
+def test_info_shortens_the_build_machines_paths(built_model_path: Path, capsys) -> None:  # noqa: ANN001
+    code, stdout, _ = _run(capsys, "info", built_model_path)
+    assert code == 0
+    assert "merged dataset at work (prepared in bundled128)" in stdout and "from london" in stdout
+    assert "/work/b6" not in stdout and "/home/builder" not in stdout
+
+
+def _tight_face(path: Path) -> Path:
+    """A London face cropped so that it fills the frame (the plain HOG pass misses it)."""
+    from faceedit.core.faces import face_detector
+
+    image = cv2.imread(str(shared_file("london/neutral/001.jpg")))
+    landmarks = face_detector().detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))[0].landmarks
+    (x0, y0), (x1, y1) = landmarks.min(axis=0).astype(int), landmarks.max(axis=0).astype(int)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image[y0 : y1 - 20, x0 + 20 : x1 - 20])
+    return path
+
+
+def test_edit_finds_a_face_that_fills_the_frame(tmp_path: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    source = _tight_face(tmp_path / "in" / "tight.png")
+    out = tmp_path / "out.png"
+    code, stdout, err = _run(capsys, "edit", source, "-o", out, "--happiness", "1", "--model", tiny_model_path)
+    assert code == 0, err
+    assert "face 0" in stdout and out.exists()
+    edited, original = load_photo(out).pixels, load_photo(source).pixels
+    assert edited.shape == original.shape and not np.array_equal(edited, original)
+
+
+def test_batch_summary_reports_the_share_of_photos_with_faces(tmp_path: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    folder = tmp_path / "photos"
+    _tight_face(folder / "tight.png")
+    shutil.copy(shared_file("london/neutral/002.jpg"), folder / "whole.jpg")
+    cv2.imwrite(str(folder / "empty.png"), np.full((120, 160, 3), 200, np.uint8))
+    code, stdout, _ = _run(capsys, "batch", folder, tmp_path / "out", "--sadness", "1", "--model", tiny_model_path)
+    assert code == 0
+    assert "2 processed, 0 already done, 1 without a usable face, 0 failed (of 3)" in stdout
+    assert "faces found in 2 of 3 photos (67 %)" in stdout

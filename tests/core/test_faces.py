@@ -89,3 +89,51 @@ def test_tiny_faces_and_bad_face_numbers_are_explained() -> None:
 
 def test_template_is_inside_the_crop() -> None:
     assert ((TEMPLATE_5 > 0.2) & (TEMPLATE_5 < 0.85)).all()
+
+
+def _tight_crop() -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """A London face cropped inside its landmarks (it fills the frame), the full-photo
+    landmarks and the crop's origin in the photo."""
+    image = _rgb(shared_file("london/neutral/001.jpg"))
+    landmarks = face_detector().detect(image)[0].landmarks
+    (x0, y0), (x1, y1) = landmarks.min(axis=0).astype(int), landmarks.max(axis=0).astype(int)
+    x0, y0, x1, y1 = x0 + 20, y0, x1 - 20, y1 - 20
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks, (x0, y0)
+
+
+def test_a_face_filling_its_frame_is_found_on_a_padded_copy_in_the_crop_coordinates() -> None:
+    import dlib
+
+    crop, photo_landmarks, origin = _tight_crop()
+    height, width = crop.shape[:2]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    assert len(dlib.get_frontal_face_detector()(grey, 1)) == 0  # the plain HOG pass misses it
+    faces = face_detector().detect(crop)
+    assert len(faces) == 1 and faces[0].padded
+    face = faces[0]
+    x0, y0, x1, y1 = face.box
+    assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+    assert face.width > 0.6 * width  # the face, not a speck
+    # Landmarks moved back by the border, clipped to the crop, and where the full photo has them.
+    assert (face.landmarks >= 0).all() and (face.landmarks[:, 0] <= width - 1).all() and (face.landmarks[:, 1] <= height - 1).all()
+    expected = photo_landmarks - origin
+    inside = (expected >= 0).all(axis=1) & (expected[:, 0] < width) & (expected[:, 1] < height)
+    error = np.abs(face.landmarks[inside] - expected[inside])
+    assert np.median(error) <= 2.0 and error.max() < 10.0, error.max()
+
+
+def test_faces_found_without_padding_are_unchanged() -> None:
+    faces = face_detector().detect(_rgb(shared_file("london/neutral/001.jpg")))
+    assert len(faces) == 1 and not faces[0].padded
+
+
+def test_expressions7_crops_the_plain_pass_misses_are_found() -> None:
+    import dlib
+
+    found = 0
+    for name in ("anger/00001.jpg", "anger/00002.jpg", "anger/00005.jpg", "disgust/00002.jpg"):
+        grey = cv2.cvtColor(_rgb(shared_file(f"expressions7/{name}")), cv2.COLOR_RGB2GRAY)
+        assert len(dlib.get_frontal_face_detector()(grey, 1)) == 0, name
+        faces = face_detector().detect(_rgb(shared_file(f"expressions7/{name}")))
+        found += bool(faces) and not faces[0].too_small
+    assert found >= 3
