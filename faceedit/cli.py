@@ -71,6 +71,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_expression_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("expression targets (0–1; an expression not named keeps its recognised intensity)")
+    group.add_argument(
+        "--preset", metavar="NAME|FILE",
+        help="start from a slider preset: built in (neutral, slight smile, big smile, surprised), "
+        "saved in the app, or a .json file; expression flags override its values",
+    )
     for name in EXPRESSIONS:
         group.add_argument(f"--{name}", type=_intensity, metavar="S")
 
@@ -156,7 +161,16 @@ def _open_editor(args: argparse.Namespace) -> tuple[FaceDetector, ExpressionEdit
 
 
 def _targets(args: argparse.Namespace) -> ExpressionTargets:
-    return ExpressionTargets.from_mapping({name: getattr(args, name) for name in EXPRESSIONS})
+    """The preset's slider state (if any), with each expression flag given set over it."""
+    targets = ExpressionTargets()
+    if getattr(args, "preset", None):
+        from faceedit.core.presets import find_preset
+
+        targets = find_preset(args.preset).targets
+    for name in EXPRESSIONS:
+        if getattr(args, name) is not None:
+            targets = targets.with_value(name, getattr(args, name))
+    return targets
 
 
 def _check_output(output: Path, inputs: Sequence[Path], overwrite: bool) -> None:
@@ -213,8 +227,9 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
     photo = load_photo(args.input)
     _check_output(args.output, [args.input], args.overwrite)
+    targets = _targets(args)  # a bad preset fails before the model loads
     detector, editor = _open_editor(args)
-    edit = edit_photo(photo.pixels, detector, editor, _targets(args), str(args.input), args.face)
+    edit = edit_photo(photo.pixels, detector, editor, targets, str(args.input), args.face)
     return _finish_edit(args, photo, edit)
 
 
@@ -274,8 +289,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     if args.levels is not None and not args.all_expressions:
         raise FaceeditError("--levels needs --all-expressions")
-    if args.all_expressions and any(getattr(args, name) is not None for name in EXPRESSIONS):
-        raise FaceeditError("--all-expressions sets every expression itself; leave out the expression flags")
+    if args.all_expressions and (args.preset or any(getattr(args, name) is not None for name in EXPRESSIONS)):
+        raise FaceeditError("--all-expressions sets every expression itself; leave out --preset and the expression flags")
     if not args.input_dir.is_dir():
         raise FaceeditError(f"input folder {args.input_dir} does not exist")
     job = BatchJob(
@@ -307,6 +322,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from faceedit.core.device import describe_device, resolve_device, resolve_precision
+    from faceedit.core.model_summary import shorten_paths
     from faceedit.core.models.file import read_model_info
     from faceedit.core.resources import default_model_path
 
@@ -336,9 +352,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"integrity   {'verified by its digest' if info.verified else 'not verifiable (written before model files carried a digest)'}")
     print(f"expressions {', '.join(info.expressions)}")
     p = info.provenance
-    print(f"trained on  {p.data}; {p.steps:,} steps; commit {p.commit}; {p.date}")
+    # The build machine's paths (/work/b6/...) mean nothing here: their last component only.
+    print(f"trained on  {shorten_paths(p.data)}; {p.steps:,} steps; commit {p.commit}; {p.date}")
     if p.notes:
-        print(f"notes       {p.notes}")
+        print(f"notes       {shorten_paths(p.notes)}")
     for name, value in sorted(info.metrics.items()):
         print(f"metric      {name} = {value:.4g}")
     return 0

@@ -249,3 +249,38 @@ def test_batch_summary_reports_the_share_of_photos_with_faces(tmp_path: Path, ti
     assert code == 0
     assert "2 processed, 0 already done, 1 without a usable face, 0 failed (of 3)" in stdout
     assert "faces found in 2 of 3 photos (67 %)" in stdout
+
+
+def test_preset_on_edit_and_batch_with_flags_overriding(
+    tmp_path: Path, tiny_model_path: Path, face_photo: Path, capsys, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    import json
+
+    monkeypatch.setenv("FACEEDIT_PRESETS_DIR", str(tmp_path / "presets"))
+    code, stdout, err = _run(capsys, "edit", face_photo, "-o", tmp_path / "a.png", "--preset", "big smile", "--model", tiny_model_path)
+    assert code == 0, err
+    assert "happiness" in stdout and "→1.00" in stdout.split("happiness")[1][:12]
+    # an explicit flag wins over the preset's value
+    code, stdout, err = _run(
+        capsys, "edit", face_photo, "-o", tmp_path / "b.png", "--preset", "neutral", "--happiness", "0.7", "--model", tiny_model_path
+    )
+    assert code == 0, err
+    assert "→0.70" in stdout.split("happiness")[1][:12]
+    preset = tmp_path / "mine.json"
+    preset.write_text(json.dumps({"name": "mine", "expressions": {"surprise": 0.9}}))
+    code, stdout, err = _run(capsys, "batch", face_photo.parent, tmp_path / "out", "--preset", preset, "--model", tiny_model_path)
+    assert code == 0, err
+    assert (tmp_path / "out" / face_photo.name).exists()
+
+
+def test_bad_presets_are_one_line_errors(tmp_path: Path, face_photo: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("FACEEDIT_PRESETS_DIR", str(tmp_path / "presets"))
+    code, _, err = _run(capsys, "edit", face_photo, "-o", tmp_path / "a.png", "--preset", "grin")
+    assert code == 1 and err.strip().count("\n") == 0
+    assert "no preset called 'grin'" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    code, _, err = _run(capsys, "batch", face_photo.parent, tmp_path / "out", "--preset", bad)
+    assert code == 1 and "not valid JSON" in err and err.strip().count("\n") == 0
+    code, _, err = _run(capsys, "batch", face_photo.parent, tmp_path / "out", "--all-expressions", "--preset", "neutral")
+    assert code == 1 and "leave out --preset" in err
