@@ -322,6 +322,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from faceedit.core.device import describe_device, resolve_device, resolve_precision
+    from faceedit.core.model_summary import shorten_paths
     from faceedit.core.models.file import read_model_info
     from faceedit.core.resources import default_model_path
 
@@ -351,9 +352,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"integrity   {'verified by its digest' if info.verified else 'not verifiable (written before model files carried a digest)'}")
     print(f"expressions {', '.join(info.expressions)}")
     p = info.provenance
-    print(f"trained on  {p.data}; {p.steps:,} steps; commit {p.commit}; {p.date}")
+    # The build machine's paths (/work/b6/...) mean nothing here: their last component only.
+    print(f"trained on  {shorten_paths(p.data)}; {p.steps:,} steps; commit {p.commit}; {p.date}")
     if p.notes:
-        print(f"notes       {p.notes}")
+        print(f"notes       {shorten_paths(p.notes)}")
     for name, value in sorted(info.metrics.items()):
         print(f"metric      {name} = {value:.4g}")
     return 0

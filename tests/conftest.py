@@ -116,3 +116,25 @@ def read_rgb(path: Path) -> list[np.ndarray]:
         frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     capture.release()
     return frames
+
+
+@pytest.fixture(scope="session")
+def built_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model as a build machine writes it: its paths in the provenance, metrics, a model card beside it."""
+    import torch
+
+    from faceedit.core.models.file import Provenance, save_model
+    from faceedit.core.models.exprgan import Generator, ExprGANConfig
+
+    torch.manual_seed(1234)
+    folder = tmp_path_factory.mktemp("built")
+    path = folder / "built.pt"
+    provenance = Provenance(data="merged dataset at /work (prepared in /work/b6/bundled128)", steps=1000,
+                            notes="London set (CC BY 4.0); prepared from /home/builder/data/london")
+    metrics = {"summary/expression_accuracy": 0.1746, "summary/identity_distance": 0.2096,
+               "summary/monotonicity": 0.9944, "summary/sharpness_ratio": 0.9547,
+               "summary/saturation_ratio": 1.001, "identity_distance/threshold": 0.6,
+               **{f"counts/test_labels/label{i:02d}": float(i) for i in range(80)}}
+    save_model(path, Generator(ExprGANConfig(image_size=64, width=0.25)), provenance=provenance, metrics=metrics)
+    (folder / "MODEL_CARD.md").write_text("# Model card: built.pt\n\nA **test** model card.\n", encoding="utf-8")
+    return path

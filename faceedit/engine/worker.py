@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import ExpressionTargets
 from faceedit.core.imageio import Photo
+from faceedit.core.model_summary import ModelDetails, model_details
 
 
 class ErrorKind(Enum):
@@ -55,7 +56,7 @@ class ModelReady:
     name: str
     device: str
     description: str  # one line
-    details: str  # several lines: training data, steps, metrics
+    details: ModelDetails  # what Model → Info shows
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,16 +215,8 @@ class EditWorker(QObject):
             self._live = None
             info = model.info
             description = f"{info.describe()}, {info.parameters / 1e6:.1f} M parameters"
-            p = info.provenance
-            details = "\n".join(
-                [f"File: {path}", f"Network: {description}", f"Trained on: {p.data}", f"Steps: {p.steps:,}",
-                 f"Commit: {p.commit}; date: {p.date}", *([f"Notes: {p.notes}"] if p.notes else []),
-                 *(f"{k}: {v:.4g}" for k, v in sorted(info.metrics.items()))]
-            )
             where = f"{describe_device(model.device)}, {model.precision.name}"
-            details += f"\nRuns on: {describe_device(model.device)}, {model.precision.describe()}"
-            details += "\nIntegrity: " + ("verified by its digest" if info.verified else
-                                           "not verifiable (written before model files carried a digest)")
+            details = model_details(info, f"{describe_device(model.device)}, {model.precision.describe()}")
             self.model_ready.emit(ModelReady(path, info.name, where, description, details))
             if self._photo is not None:
                 self._open(self._photo.name, self._photo.path, self._photo.photo)

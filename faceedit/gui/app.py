@@ -25,6 +25,14 @@ def run_app(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--theme", choices=("dark", "light"), help="colour theme (default: the saved one, else dark)")
     args = parser.parse_args(list(argv))
     started = time.perf_counter()
+    from faceedit.gui.system_libs import check_gui_libraries
+
+    problem = check_gui_libraries()  # before Qt loads: its own abort names the wrong package
+    if problem is not None:
+        message, fatal = problem
+        print(message if fatal else f"{message}\nTrying anyway: Qt may start on Wayland.", file=sys.stderr)
+        if fatal:
+            return 1
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

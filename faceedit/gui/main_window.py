@@ -385,8 +385,17 @@ class MainWindow(QMainWindow):
             self.load_model(self._model.path)
 
     def model_info(self) -> None:
-        text = self._model.details if self._model else "No model is loaded. Use Model → Open Model…"
-        QMessageBox.information(self, "Model", text)
+        """Model → Info: a readable dialog about the loaded model (scrolls; fits 1366×768)."""
+        from faceedit.gui.model_info import ModelInfoDialog
+
+        if self._model is None:
+            QMessageBox.information(self, "Model", "No model is loaded. Use Model → Open Model…")
+            return
+        if getattr(self, "_info_dialog", None) is not None:
+            self._info_dialog.close()
+        self._info_dialog = ModelInfoDialog(self._model.details, self)
+        self._info_dialog.show()
+        self._info_dialog.raise_()
 
     def set_theme(self, theme: str) -> None:
         self.settings.theme = theme

@@ -170,7 +170,7 @@ def test_precision_menu_reloads_the_model_and_is_remembered(qtbot, settings, no_
     labels = [a.text() for a in window.model_menu.actions() if a.menu() and "Precision" in a.text()]
     assert labels, "Model → Precision"
     window.set_precision("bf16")
-    assert window._model.device.endswith(", bf16") and "bfloat16 (asked for)" in window._model.details
+    assert window._model.device.endswith(", bf16") and "bfloat16 (asked for)" in window._model.details.runs_on
     assert settings.precision == "bf16"
     window.close()
 
