@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
+from faceedit.core.presets import list_presets
 from faceedit.engine.batch_runner import BatchRequest, BatchRunner, summary_text
 from faceedit.gui.widgets import folder_row
 
@@ -120,8 +121,15 @@ class BatchDialog(QDialog):
         self.levels_edit = QLineEdit(DEFAULT_LEVELS_TEXT)
         self.levels_edit.setPlaceholderText("e.g. 0.5,1.0")
         self.levels_edit.setToolTip("Comma-separated intensities in [0, 1]; outputs go to OUT/<expression>/<name>_<level>")
+        self.preset_radio = QRadioButton("A preset:")
+        self.preset_combo = QComboBox()
+        self._presets, _ = list_presets()  # unreadable preset files are left out (the Presets menu says why)
+        for preset in self._presets:
+            self.preset_combo.addItem(f"{preset.name} — {preset.describe()}", preset.name)
+        self.preset_combo.currentIndexChanged.connect(lambda _: self.preset_radio.setChecked(True))
         self._mode = QButtonGroup(self)
         self._mode.addButton(self.current_radio)
+        self._mode.addButton(self.preset_radio)
         self._mode.addButton(self.all_radio)
         (self.all_radio if self._targets.is_empty else self.current_radio).setChecked(True)
         self.all_radio.toggled.connect(lambda _: self._update_mode_fields())
@@ -129,6 +137,10 @@ class BatchDialog(QDialog):
         mode = QVBoxLayout(mode_box)
         mode.addWidget(self.current_radio)
         mode.addWidget(self.current_label)
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(self.preset_radio)
+        preset_row.addWidget(self.preset_combo, 1)
+        mode.addLayout(preset_row)
         levels_row = QHBoxLayout()
         levels_row.addWidget(self.all_radio)
         levels_row.addWidget(self.levels_edit, 1)
@@ -213,10 +225,13 @@ class BatchDialog(QDialog):
                 levels = parse_levels(self.levels_edit.text())
             except ValueError as error:
                 raise ValueError(f"levels: {error}") from None
+        targets = self._targets
+        if self.preset_radio.isChecked() and self._presets:
+            targets = self._presets[self.preset_combo.currentIndex()].targets
         return BatchRequest(
             input_dir=input_dir,
             output_dir=output_dir,
-            targets=self._targets,
+            targets=targets,
             levels=levels,
             output_suffix=self.format_combo.currentData(),
             overwrite=self.overwrite_check.isChecked(),

@@ -278,3 +278,18 @@ def test_batch_dialog_typing_an_absolute_path_suggests_an_output_without_error(q
         typed += character
         dialog.input_edit.setText(typed)  # each keystroke; an exception here would fail the test
     assert dialog.output_edit.text() == "/data/photos-faceedit"
+
+
+def test_batch_dialog_can_edit_with_a_preset(qtbot, tiny_model_path: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from faceedit.gui.batch_dialog import BatchDialog
+
+    monkeypatch.setenv("FACEEDIT_PRESETS_DIR", str(tmp_path / "presets"))
+    dialog = BatchDialog(None, str(tiny_model_path), "cpu", ExpressionTargets.from_mapping({"anger": 0.5}))
+    qtbot.addWidget(dialog)
+    (tmp_path / "in").mkdir()
+    dialog.input_edit.setText(str(tmp_path / "in"))
+    assert dialog.request().targets.as_dict()["anger"] == 0.5  # the current slider state by default
+    dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findData("big smile"))
+    assert dialog.preset_radio.isChecked()
+    targets = dialog.request().targets.as_dict()
+    assert targets["happiness"] == 1.0 and targets["anger"] is None
