@@ -36,6 +36,7 @@ class ErrorKind(Enum):
     PHOTO = "photo"  # opening a photo or finding and encoding its faces
     REFERENCE = "reference"  # recognising a reference photo's expression (transfer)
     RENDER = "render"  # rendering the open photo
+    PREVIEW = "preview"  # the small per-expression previews of the selected face
     LIVE = "live"  # editing a live video frame: the same error tends to repeat every frame
 
 
@@ -93,6 +94,19 @@ class RenderResult:
     milliseconds: float
 
 
+@dataclass(frozen=True, eq=False)
+class PreviewsReady:
+    """Six small previews of one face: the region around its box at each expression at 1.0.
+
+    ``images`` follow EXPRESSIONS order; each is h×w×3 uint8 RGB, all the same size.
+    """
+
+    stamp: int
+    face_index: int
+    images: tuple[np.ndarray, ...]
+    milliseconds: float
+
+
 @dataclass(frozen=True)
 class FrameRequest:
     """One video frame to edit live: its pixels, the tracked landmarks of each face, the sliders."""
@@ -118,6 +132,7 @@ class EditWorker(QObject):
     photo_ready = Signal(object)  # PhotoReady
     reference_ready = Signal(object)  # ReferenceReady
     rendered = Signal(object)  # RenderResult
+    previews_ready = Signal(object)  # PreviewsReady
     frame_rendered = Signal(object)  # FrameResult
     failed = Signal(object)  # WorkerError
 
@@ -126,6 +141,7 @@ class EditWorker(QObject):
     _open_pixels_requested = Signal(str, object)
     _reference_requested = Signal(str)
     _render_requested = Signal()
+    _previews_requested = Signal()
     _frame_requested = Signal()
     _live_requested = Signal(bool)
 
@@ -143,11 +159,13 @@ class EditWorker(QObject):
         self._open_pixels_requested.connect(self._open_pixels)
         self._reference_requested.connect(self._recognise_reference)
         self._render_requested.connect(self._render_pending)
+        self._previews_requested.connect(self._render_pending_previews)
         self._frame_requested.connect(self._render_pending_frame)
         self._live_requested.connect(self._set_live)
         self._lock = threading.Lock()
         self._pending: tuple[int, ExpressionTargets | tuple[ExpressionTargets, ...]] | None = None
         self._pending_frame: FrameRequest | None = None
+        self._pending_previews: tuple[int, int] | None = None  # (stamp, face index)
         self._live = None  # LiveEditor while a video is being edited
         self._threads_before = 0
         self._editor = None
@@ -179,6 +197,15 @@ class EditWorker(QObject):
         with self._lock:
             self._pending = (stamp, targets)
         self._render_requested.emit()
+
+    def request_previews(self, stamp: int, face_index: int) -> None:
+        """Six small previews of face ``face_index`` of the open photo, one per expression at 1.0.
+
+        Any thread. Answers with ``previews_ready``; replaces any preview request still
+        waiting (newest only), and a pending render goes first."""
+        with self._lock:
+            self._pending_previews = (stamp, face_index)
+        self._previews_requested.emit()
 
     def request_frame(self, request: FrameRequest) -> None:
         """Edit one live video frame; replaces any frame still waiting (newest only)."""
@@ -303,6 +330,38 @@ class EditWorker(QObject):
             self.rendered.emit(RenderResult(stamp, pixels, (time.perf_counter() - start) * 1000.0))
         except Exception as error:
             self.failed.emit(WorkerError(ErrorKind.RENDER, f"render failed: {type(error).__name__}: {error}"))
+
+    @Slot()
+    def _render_pending_previews(self) -> None:
+        """Worker thread: the newest preview request, one expression at a time.
+
+        Before each preview a waiting render is served first (a slider drag never waits
+        for more than one small preview), and a newer preview request ends this one.
+        """
+        with self._lock:
+            request, self._pending_previews = self._pending_previews, None
+        if request is None:
+            return
+        stamp, index = request
+        if self._editor is None or self._photo is None or not 0 <= index < len(self._encoded):
+            return  # no model, or the photo changed: its photo_ready brings a new request
+        try:
+            from faceedit.core.previews import PreviewRegion, preview_targets, render_preview
+
+            start = time.perf_counter()
+            photo, encoded = self._photo, self._encoded[index]
+            region = PreviewRegion.around(photo.boxes[index], photo.pixels.shape)
+            images = []
+            for targets in preview_targets():
+                self._render_pending()
+                with self._lock:
+                    superseded = self._pending_previews is not None
+                if superseded or self._photo is not photo:
+                    return  # a newer request is queued behind this one
+                images.append(render_preview(self._editor, photo.pixels, encoded, region, targets))
+            self.previews_ready.emit(PreviewsReady(stamp, index, tuple(images), (time.perf_counter() - start) * 1000.0))
+        except Exception as error:
+            self.failed.emit(WorkerError(ErrorKind.PREVIEW, f"previews failed: {type(error).__name__}: {error}"))
 
     @Slot()
     def _render_pending_frame(self) -> None:

@@ -106,6 +106,8 @@ class MainWindow(QMainWindow):
         self.panel = ExpressionPanel()
         self.panel.value_changed.connect(self._on_slider)
         self.panel.released.connect(self.state.close_merge)
+        self.previews = PreviewStrip()  # one click sets that expression to 1.0, undoable like a slider
+        self.previews.chosen.connect(lambda name: self._on_slider(name, 1.0, False))
         self.panel.reset.connect(lambda name: self.state.set_value(self._target_faces(), name, None))
         self.face_label = QLabel("No photo")
         self.face_label.setWordWrap(True)
