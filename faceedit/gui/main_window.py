@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QFileDialog,
+    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import ExpressionTargets, dominant_expression
 from faceedit.core.imageio import SUPPORTED_SUFFIXES, save_photo
+from faceedit.core.presets import Preset, list_presets, neutral_preset, save_preset
 from faceedit.core.resources import default_model_path, sample_photo_path
 from faceedit.engine.worker import (
     EditWorker, ErrorKind, ModelReady, PhotoReady, PreviewsReady, ReferenceReady, RenderResult, WorkerError,
@@ -104,17 +106,24 @@ class MainWindow(QMainWindow):
         self.view = PhotoView()
         self.view.face_clicked.connect(self._on_face_clicked)
         self.panel = ExpressionPanel()
-        self.panel.value_changed.connect(self._on_slider)
-        self.panel.released.connect(self.state.close_merge)
         self.previews = PreviewStrip()  # one click sets that expression to 1.0, undoable like a slider
         self.previews.chosen.connect(lambda name: self._on_slider(name, 1.0, False))
+        self.panel.value_changed.connect(self._on_slider)
+        self.panel.released.connect(self.state.close_merge)
         self.panel.reset.connect(lambda name: self.state.set_value(self._target_faces(), name, None))
         self.face_label = QLabel("No photo")
         self.face_label.setWordWrap(True)
         self.edit_all = QCheckBox("Edit all faces together")
         self.edit_all.setToolTip("move every face in the photo with the sliders, not only the selected one")
         reset_all = QPushButton("Reset all")
+        reset_all.setToolTip("every slider back to the face's own expression (Ctrl+R)")
         reset_all.clicked.connect(self.reset_all)
+        neutral = QPushButton("Neutral")
+        neutral.setToolTip("all six expressions to 0")
+        neutral.clicked.connect(lambda: self.apply_preset(neutral_preset()))
+        resets = QHBoxLayout()
+        resets.addWidget(reset_all)
+        resets.addWidget(neutral)
         self.compare_button = QPushButton("Hold to see the original  ( \\ )")
         self.compare_button.pressed.connect(lambda: self.view.show_original(True))
         self.compare_button.released.connect(lambda: self.view.show_original(False))
@@ -124,7 +133,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.previews)
         layout.addWidget(self.panel)
         layout.addWidget(self.edit_all)
-        layout.addWidget(reset_all)
+        layout.addLayout(resets)
         layout.addWidget(self.compare_button)
         layout.addStretch(1)
         panel.setMinimumWidth(360)
@@ -194,6 +203,9 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([undo, redo])
         self._action(edit_menu, "Reset &All", self.reset_all, "Ctrl+R")
         self._action(edit_menu, "&Transfer Expression From…", self.transfer_dialog, "Ctrl+T")
+        self.presets_menu = bar.addMenu("&Presets")
+        self.presets_menu.aboutToShow.connect(self._fill_presets)
+        self._fill_presets()
 
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "&Fit to Window", self.view.fit, "Ctrl+0")
@@ -431,6 +443,45 @@ class MainWindow(QMainWindow):
 
     def reset_all(self) -> None:
         self.state.change((ExpressionTargets(),) * len(self.state.states), "reset all")
+
+    # --- presets -------------------------------------------------------------------------
+
+    def apply_preset(self, preset: Preset) -> None:
+        """Give the selected face (or every face) the preset's slider state, as one undo step."""
+        if not self.state.states:
+            self.statusBar().showMessage("Open a photo with a face first")
+            return
+        faces = self._target_faces()
+        after = tuple(preset.targets if i in faces else s for i, s in enumerate(self.state.states))
+        self.state.change(after, f"preset {preset.name}")
+        self.statusBar().showMessage(f"Preset {preset.name}: {preset.describe()}")
+
+    def save_preset_dialog(self) -> None:
+        """Save the selected face's slider state as a named preset in the user's presets folder."""
+        if not self.state.states or self.selected >= len(self.state.states):
+            self.statusBar().showMessage("Open a photo with a face first")
+            return
+        name, ok = QInputDialog.getText(self, "Save preset", "Name of the preset:")
+        if not ok or not name.strip():
+            return
+        try:
+            path = save_preset(name.strip(), self.state.states[self.selected])
+        except FaceeditError as error:
+            QMessageBox.warning(self, "faceedit", str(error))
+            return
+        self.statusBar().showMessage(f"Saved preset {name.strip()} to {path}")
+
+    def _fill_presets(self) -> None:
+        self.presets_menu.clear()
+        presets, problems = list_presets()
+        for preset in presets:
+            action = self._action(self.presets_menu, preset.name, lambda _=False, p=preset: self.apply_preset(p))
+            action.setToolTip(preset.describe())
+        self.presets_menu.setToolTipsVisible(True)
+        self.presets_menu.addSeparator()
+        self._action(self.presets_menu, "&Save Current as Preset…", self.save_preset_dialog)
+        if problems:
+            self.statusBar().showMessage(problems[0])
 
     def toggle_split(self, on: bool) -> None:
         self.view.set_split(0.5 if on else None)

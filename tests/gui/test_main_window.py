@@ -209,3 +209,25 @@ def test_unsaved_edits_are_asked_about_before_they_are_lost(qtbot, settings, no_
     monkeypatch.setattr("faceedit.gui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
     answers.append("save")
     assert window.close() and out.exists() and not answers  # saved, then closed
+
+
+def test_presets_menu_neutral_button_and_saving_a_preset(qtbot, settings, no_dialogs, monkeypatch, tiny_model_path: Path, london_neutral: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("FACEEDIT_PRESETS_DIR", str(tmp_path / "presets"))
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(london_neutral))
+    original = window._current.copy()
+    names = [a.text() for a in window.presets_menu.actions() if a.text()]
+    assert names[:4] == ["neutral", "slight smile", "big smile", "surprised"] and names[-1] == "&Save Current as Preset…"
+    next(a for a in window.presets_menu.actions() if a.text() == "big smile").trigger()
+    assert window.state.states[0].as_dict()["happiness"] == 1.0 and not np.array_equal(window._current, original)
+    window.state.undo_stack.undo()  # one undo step
+    assert np.array_equal(window._current, original)
+    from PySide6.QtWidgets import QInputDialog, QPushButton
+
+    next(b for b in window.findChildren(QPushButton) if b.text() == "Neutral").click()
+    assert window.state.states[0].values == (0.0,) * 6
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my calm", True))
+    window.save_preset_dialog()
+    assert (tmp_path / "presets" / "my calm.json").exists()
+    window._fill_presets()
+    assert "my calm" in [a.text() for a in window.presets_menu.actions()]
+    window.close()
