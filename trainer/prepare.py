@@ -157,11 +157,12 @@ def locate_face(pixels: np.ndarray, detector: FaceDetector, fullframe: bool) -> 
     Returns (landmarks in ``pixels`` coordinates or None, DETECTED/PADDED/FULLFRAME/NOT_FOUND,
     skip reason or None). ``fullframe`` allows whole-frame landmarks as the last resort.
     """
-    how, faces, offset = DETECTED, detector.detect(pixels), 0.0
+    # retry_padded=False: this function pads once itself and reports it as PADDED.
+    how, faces, offset = DETECTED, detector.detect(pixels, retry_padded=False), 0.0
     if not faces:
         # Replicated edges give the HOG window the margin that a face filling its frame lacks.
         padded = cv2.copyMakeBorder(pixels, PAD_PIXELS, PAD_PIXELS, PAD_PIXELS, PAD_PIXELS, cv2.BORDER_REPLICATE)
-        how, faces, offset = PADDED, detector.detect(padded), float(PAD_PIXELS)
+        how, faces, offset = PADDED, detector.detect(padded, retry_padded=False), float(PAD_PIXELS)
     if faces:
         face = faces[0]  # largest
         if face.too_small:

@@ -85,19 +85,20 @@ class FaceDetector:
         self._predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
         self._rectangle = dlib.rectangle
 
-    def detect(self, pixels: np.ndarray) -> list[DetectedFace]:
+    def detect(self, pixels: np.ndarray, *, retry_padded: bool = True) -> list[DetectedFace]:
         """Every face in an RGB (or greyscale) uint8 image, largest first.
 
-        When none is found, the search is repeated on copies with an edge-replicated
-        border (:func:`pad_widths`); boxes and landmarks found there are moved back to
-        this image's coordinates and clipped to it, so edits paste back in place.
+        When none is found (and ``retry_padded``), the search is repeated on copies with an
+        edge-replicated border (:func:`pad_widths`); boxes and landmarks found there are
+        moved back to this image's coordinates and clipped to it, so edits paste back in
+        place. ``faceedit-train prepare`` does its own single padded retry, which it counts.
         """
         grey = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
         grey = np.ascontiguousarray(grey)
         faces = self._detect_grey(grey)
         height, width = grey.shape
         upsample = 1 if min(height, width) < RETRY_UPSAMPLE_BELOW else 0
-        for pad in pad_widths(height, width) if not faces else ():
+        for pad in pad_widths(height, width) if retry_padded and not faces else ():
             padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
             faces = [_unpad(face, pad, width, height) for face in self._detect_grey(padded, upsample)]
             if faces:
