@@ -42,7 +42,7 @@ from faceedit.core.digest import payload_digest
 from faceedit.core.errors import ModelFileError
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import FaceModel, FamilyConfig, ModelFamily
-from faceedit.core.models.families import DEFAULT_FAMILY, family_named
+from faceedit.core.models.families import DEFAULT_FAMILY, FAMILIES, family_named
 from faceedit.core.models.pixels import PixelFormat
 
 FORMAT_NAME = "faceedit-model"
@@ -135,8 +135,7 @@ def save_model(
 
 
 def _family_of(network: torch.nn.Module) -> ModelFamily:
-    from faceedit.core.models.families import FAMILIES
-
+    """The registered family whose ``build`` made ``network``'s class."""
     for family in FAMILIES.values():
         if isinstance(family.build, type) and isinstance(network, family.build):
             return family
