@@ -60,6 +60,16 @@ def _face_index(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("give 0 (all) or more")
+    return value
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="FILE", help="faceedit model file (default: $FACEEDIT_MODEL or the bundled model)")
     parser.add_argument("--device", metavar="DEV", help="auto (default, or $FACEEDIT_DEVICE), cpu, cuda or cuda:N")
@@ -133,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     identity.add_argument("--face-b", type=_face_index, default=0, metavar="N", help="face of B (default 0 = largest)")
     identity.add_argument("--json", action="store_true", help="print JSON instead of text")
     identity.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda or cuda:N")
+
+    search = commands.add_parser("search", help="rank every face in a folder by how alike its expression is to a query face's")
+    search.add_argument("query", metavar="QUERY", type=Path, help="photo with the query face")
+    search.add_argument("folder", metavar="FOLDER", type=Path, help="folder of photos (searched recursively; its index is cached)")
+    search.add_argument("--top", type=_count, default=10, metavar="N", help="show the N most similar faces (default 10; 0 = all)")
+    search.add_argument("--face", type=_face_index, default=0, metavar="N", help="face of QUERY (default 0 = largest)")
+    search.add_argument("--json", action="store_true", help="print a JSON list, best first: path, face, score, box, expression")
+    search.add_argument("--sheet", metavar="OUT", type=Path, help="also write a contact sheet image (query, then the hits)")
+    search.add_argument("--no-cache", action="store_true", help="read every photo again and leave the cached index alone")
+    search.add_argument("--overwrite", action="store_true", help="replace an existing --sheet file")
+    _add_model_options(search)
 
     info = commands.add_parser("info", help="describe a model file")
     info.add_argument("model_file", metavar="MODEL", nargs="?", type=Path)
@@ -384,6 +405,53 @@ def _cmd_identity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from faceedit.core.atomic import check_writable
+    from faceedit.core.search import hits_json, model_digest, query_vector, update_index
+
+    if not args.folder.is_dir():
+        raise FaceeditError(f"{args.folder} is not a folder" if args.folder.exists() else f"folder {args.folder} does not exist")
+    if not args.query.is_file():
+        raise FaceeditError(f"query photo {args.query} does not exist" if not args.query.exists() else f"{args.query} is not a file")
+    if args.sheet is not None:
+        from faceedit.core.imageio import is_photo_path
+
+        if not is_photo_path(args.sheet):
+            raise OutputError(f"--sheet {args.sheet}: give an image file name (.jpg, .png, .webp, .bmp or .tif)")
+        check_writable(args.sheet, overwrite=args.overwrite)
+    detector, editor = _open_editor(args)
+    vector, face, pixels = query_vector(editor, detector, args.query, args.face)
+    show_progress = not args.json and sys.stderr.isatty()
+
+    def progress(done: int, total: int, path: Path) -> None:
+        if show_progress:
+            print(f"\rindexing {done}/{total} {path.name[:40]:<40}", end="", file=sys.stderr, flush=True)
+
+    update = update_index(args.folder, editor, detector, model_digest(editor.model.info.path, editor.model.precision.name),
+                          use_cache=not args.no_cache, progress=progress)
+    if show_progress and update.read:
+        print(file=sys.stderr)
+    index = update.index
+    for stamp in index.unreadable:
+        print(f"faceedit: skipped {args.folder / stamp.path}: {stamp.error}", file=sys.stderr)
+    hits = index.search(vector, None if args.top == 0 else args.top, exclude=(args.query, args.face))
+    if args.sheet is not None:
+        from faceedit.core.imageio import save_photo
+        from faceedit.core.search_sheet import search_sheet
+
+        save_photo(args.sheet, search_sheet(pixels, face.box, hits), overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps(hits_json(hits), indent=2))
+    else:
+        photos = sum(1 for f in index.files if not f.error)
+        print(f"{len(index)} faces in {photos} photos of {args.folder} ({update.read} read now, {update.reused} from the cache"
+              f"{f', {len(index.unreadable)} unreadable skipped' if index.unreadable else ''})", file=sys.stderr)
+        for hit in hits:
+            strongest = max(hit.expression, key=hit.expression.get) if hit.expression else ""
+            print(f"{hit.rank:>3}  {hit.score:.3f}  {hit.path} face {hit.face}  ({strongest} {hit.expression.get(strongest, 0):.2f})")
+    return 0
+
+
 COMMANDS = {
     "edit": _cmd_edit,
     "batch": _cmd_batch,
@@ -391,6 +459,7 @@ COMMANDS = {
     "transfer": _cmd_transfer,
     "info": _cmd_info,
     "identity": _cmd_identity,
+    "search": _cmd_search,
 }
 
 

@@ -14,6 +14,7 @@ from faceedit.core.errors import run_reporting_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from trainer.augment import add_augment_arguments
     from trainer.evaluate import add_evaluate_arguments
     from trainer.export import add_export_arguments
     from trainer.geometry import add_geometry_arguments
@@ -32,10 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
     add_geometry_arguments(commands.add_parser("geometry", help="learn how each expression moves the face, into a model file"))
     add_recognition_arguments(commands.add_parser("recognition", help="refit a model's recognition head (where sliders start)"))
+    add_augment_arguments(commands.add_parser("augment-experiment",
+                                              help="train the recogniser with and without the model's synthetic faces"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from trainer.augment import run_augment
     from trainer.evaluate import run_evaluate
     from trainer.export import run_export
     from trainer.geometry import run_geometry
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export,
                 "merge": run_merge, "geometry": run_geometry,
-                "recognition": run_recognition}
+                "recognition": run_recognition, "augment-experiment": run_augment}
     return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 
 
