@@ -32,6 +32,7 @@ FROM_DISTRIBUTIONS = [
     ("pyqtgraph", "LICENSE.txt", "pyqtgraph-MIT.txt"),
     ("platformdirs", "LICENSE", "platformdirs-MIT.txt"),
     ("tqdm", "LICENCE", "tqdm-MPL-2.0-MIT.txt"),
+    ("av", "LICENSE.txt", "av-BSD-3-Clause.txt"),
 ]
 FROM_COMMON = {"LGPL-3": "LGPL-3.0.txt", "GPL-3": "GPL-3.0.txt", "Apache-2.0": "Apache-2.0.txt", "MPL-2.0": "MPL-2.0.txt"}
 
