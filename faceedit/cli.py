@@ -136,6 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(transfer)
     _add_model_options(transfer)
 
+    video = commands.add_parser(
+        "video", help="edit the faces of every frame of a video; the sound is copied unchanged",
+        description="Edit the faces of every frame of a video (tracked, smoothed); frame count, rate, size and sound are "
+        "kept. Slider values are constant, or change linearly between --keyframe values.",
+    )
+    video.add_argument("input", metavar="IN", type=Path)
+    video.add_argument("-o", "--output", metavar="OUT", type=Path, required=True,
+                       help="output video (.mp4 gives H.264 where the input allows it; else use the input's extension)")
+    video.add_argument("--face", type=_face_index, metavar="N", help="edit only face N (0 = largest when it first appears)")
+    video.add_argument(
+        "--keyframe", action="append", default=[], metavar="T:EXPRESSION=S",
+        help="EXPRESSION is S at T seconds, linear between keyframes (held before the first and after the last); "
+        "repeat it; overrides that expression's flag",
+    )
+    video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    _add_expression_options(video)
+    _add_model_options(video)
+
     identity = commands.add_parser("identity", help="identity distance of the faces in two photos (dlib's network, in torch)")
     identity.add_argument("photo_a", metavar="A", type=Path)
     identity.add_argument("photo_b", metavar="B", type=Path)
@@ -266,6 +284,31 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         photo.pixels, reference.pixels, detector, editor, str(args.input), str(args.reference), args.face, args.reference_face
     )
     return _finish_edit(args, photo, edit)
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from faceedit.core.video_edit import Keyframe, Timeline, VideoEditJob, edit_video, prepare_video_job
+
+    job = VideoEditJob(args.input, args.output, Timeline(_targets(args), tuple(Keyframe.parse(k) for k in args.keyframe)),
+                       args.face, args.overwrite)
+    info, _ = prepare_video_job(job)  # bad input and output fail here, before the model loads
+    print(f"{args.input}: {info.describe()}", file=sys.stderr)
+    _, editor = _open_editor(args)
+    with tqdm(total=info.frames or None, unit="frame", file=sys.stderr, disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            result = edit_video(job, editor, progress=progress)
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"faceedit: interrupted; {args.output} was not written", file=sys.stderr)
+            return 130
+    print(result.line())
+    return 0
 
 
 def _cmd_recognize(args: argparse.Namespace) -> int:
@@ -457,6 +500,7 @@ COMMANDS = {
     "batch": _cmd_batch,
     "recognize": _cmd_recognize,
     "transfer": _cmd_transfer,
+    "video": _cmd_video,
     "info": _cmd_info,
     "identity": _cmd_identity,
     "search": _cmd_search,

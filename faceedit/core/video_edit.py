@@ -33,6 +33,7 @@ from faceedit.core.tracking import TrackerConfig, TrackingResult
 
 if TYPE_CHECKING:  # importing the editor pulls in torch
     from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.video import EncodingPlan, VideoInfo
 
 
 @dataclass(frozen=True)
@@ -145,13 +146,18 @@ class VideoEditResult:
                 f"{self.frames_with_faces} with a face, {self.frames_changed} edited, {self.faces_seen} face(s) tracked")
 
 
-def check_video_job(job: VideoEditJob) -> None:
-    """Fail before any work if the output cannot or must not be written, or writes over the input."""
+def prepare_video_job(job: VideoEditJob) -> tuple[VideoInfo, EncodingPlan]:
+    """Check everything that can fail before any work: the input is a readable video, the
+    output may be written (not the input, not existing unless overwrite, folder writable)
+    and its container takes the codecs. Raises FaceeditError with one line."""
     from faceedit.core.atomic import check_writable
+    from faceedit.core.video import plan_encoding, probe_video
 
-    if job.input.exists() and job.output.resolve() == job.input.resolve():
+    info = probe_video(job.input)
+    if job.output.exists() and job.output.resolve() == job.input.resolve():
         raise OutputError(f"{job.output} is the input: faceedit never writes over its inputs")
     check_writable(job.output, overwrite=job.overwrite)
+    return info, plan_encoding(info, job.output)
 
 
 class FrameEditor:
@@ -211,11 +217,9 @@ def edit_video(
     on are :class:`FaceeditError`; on any error or interruption nothing is written.
     """
     from faceedit.core.atomic import atomic_path
-    from faceedit.core.video import plan_encoding, probe_video, transcode
+    from faceedit.core.video import transcode
 
-    info = probe_video(job.input)
-    check_video_job(job)
-    plan = plan_encoding(info, job.output)
+    info, plan = prepare_video_job(job)
     same_format = job.output.suffix.lower() == job.input.suffix.lower()
     with atomic_path(job.output, overwrite=job.overwrite) as tmp:
         if job.timeline.is_empty and same_format:
