@@ -29,10 +29,10 @@ import numpy as np
 
 from faceedit.core.errors import FaceeditError, OutputError
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
-from faceedit.core.tracking import TrackerConfig, TrackingResult
 
-if TYPE_CHECKING:  # importing the editor pulls in torch
+if TYPE_CHECKING:  # the editor pulls in torch, the tracker cv2 and dlib: the GUI imports this module
     from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.tracking import TrackerConfig, TrackingResult
     from faceedit.core.video import EncodingPlan, VideoInfo
 
 
@@ -166,7 +166,7 @@ class FrameEditor:
     def __init__(self, editor: ExpressionEditor, timeline: Timeline, face_index: int | None = None,
                  tracker_config: TrackerConfig | None = None) -> None:
         from faceedit.core.live import LiveEditor
-        from faceedit.core.tracking import FaceTracker
+        from faceedit.core.tracking import FaceTracker, TrackerConfig
 
         self.timeline, self.face_index = timeline, face_index
         self.tracker = FaceTracker(tracker_config or TrackerConfig(detect_every=5))
@@ -174,6 +174,7 @@ class FrameEditor:
         self._chosen_track: int | None = None
         self.tracks_seen: set[int] = set()
         self.frames_with_faces = self.frames_changed = 0
+        self.last_tracking: TrackingResult | None = None
 
     def landmarks(self, tracking: TrackingResult) -> list[np.ndarray]:
         """The landmarks of the faces to edit in this frame (``face_index`` locks onto one track)."""
@@ -187,7 +188,7 @@ class FrameEditor:
 
     def edit(self, pixels: np.ndarray, seconds: float) -> np.ndarray:
         """The frame (H×W×3 RGB) at ``seconds`` with its faces moved to the timeline's state."""
-        tracking = self.tracker.update(pixels, seconds)
+        tracking = self.last_tracking = self.tracker.update(pixels, seconds)
         self.tracks_seen.update(f.track_id for f in tracking.faces)
         landmarks = self.landmarks(tracking)
         if not landmarks:

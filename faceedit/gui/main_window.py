@@ -186,6 +186,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._action(file_menu, "&Paste Photo", self.paste_photo, QKeySequence.StandardKey.Paste)
         self._action(file_menu, "&Webcam…", self.open_webcam, "Ctrl+W")
+        self._action(file_menu, "Open &Video…", self.open_video, "Ctrl+Shift+O")
         self._action(file_menu, "&Batch Export…", self.batch_export, "Ctrl+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Save As…", self.save_dialog, QKeySequence.StandardKey.SaveAs)
@@ -367,6 +368,25 @@ class MainWindow(QMainWindow):
     def load_model(self, path: str) -> None:
         self.statusBar().showMessage(f"Loading {path}…")
         self.worker.load_model(path, self._device, self._precision)
+
+    def open_video(self, path: str | None = None) -> None:
+        """A video file in its own window: timeline, keyframes from the sliders, export (its runner has its own model copy)."""
+        from faceedit.gui.video_window import VideoWindow
+        from faceedit.gui.webcam import VIDEO_FILTER
+
+        if self._model is None:
+            QMessageBox.warning(self, "faceedit", "Load a model first (Model → Open Model…)")
+            return
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open video", self.settings.folder("video"), VIDEO_FILTER)
+            if not path:
+                return
+            self.settings.set_folder("video", str(Path(path).parent))
+        window = VideoWindow(self, self._model.path, self._device, self._precision)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.video_window = window
+        window.show()
+        window.open_path(path)
 
     def batch_export(self) -> None:
         """A folder, edited off the GUI thread (the dialog's runner has its own model copy)."""
