@@ -32,7 +32,7 @@ from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
 
 if TYPE_CHECKING:  # the editor pulls in torch, the tracker cv2 and dlib: the GUI imports this module
     from faceedit.core.editor import ExpressionEditor
-    from faceedit.core.tracking import TrackerConfig, TrackingResult
+    from faceedit.core.tracking import FaceTracker, TrackerConfig, TrackingResult
     from faceedit.core.video import EncodingPlan, VideoInfo
 
 
@@ -164,12 +164,15 @@ class FrameEditor:
     """Tracks and edits the frames of one video, in order. One per video and thread."""
 
     def __init__(self, editor: ExpressionEditor, timeline: Timeline, face_index: int | None = None,
-                 tracker_config: TrackerConfig | None = None) -> None:
+                 tracker_config: TrackerConfig | None = None, tracker: FaceTracker | None = None) -> None:
+        """``tracker``: reuse a loaded tracker (it is reset), e.g. one per preview; else a new one."""
         from faceedit.core.live import LiveEditor
         from faceedit.core.tracking import FaceTracker, TrackerConfig
 
         self.timeline, self.face_index = timeline, face_index
-        self.tracker = FaceTracker(tracker_config or TrackerConfig(detect_every=5))
+        if tracker is not None:
+            tracker.reset()
+        self.tracker = tracker or FaceTracker(tracker_config or TrackerConfig(detect_every=5))
         self.live = LiveEditor(editor)
         self._chosen_track: int | None = None
         self.tracks_seen: set[int] = set()

@@ -67,7 +67,8 @@ class VideoRunner(QObject):
         self._editor: Any = None  # ExpressionEditor, loaded on the runner's thread
         self._reader: Any = None  # VideoReader
         self._pending: tuple[int, float, Timeline] | None = None
-        self._last: tuple[float, Any, Any] | None = None  # seconds, VideoFrame, FrameEditor of the last preview
+        self._last: tuple[float, Any, Any] | None = None
+        self._tracker: Any = None  # FaceTracker for previews, reset per frame (loading one costs ~1 s)  # seconds, VideoFrame, FrameEditor of the last preview
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._exporting = threading.Event()
@@ -178,7 +179,11 @@ class VideoRunner(QObject):
             editor.timeline = timeline
         else:
             frame = self._reader.frame_at(seconds)
-            editor = FrameEditor(self._load(), timeline)
+            if self._tracker is None:
+                from faceedit.core.tracking import FaceTracker
+
+                self._tracker = FaceTracker()
+            editor = FrameEditor(self._load(), timeline, tracker=self._tracker)
             self._last = (seconds, frame, editor)
         edited = editor.edit(frame.pixels, frame.time)
         faces = len(editor.landmarks(editor.last_tracking)) if editor.last_tracking is not None else 0

@@ -101,6 +101,9 @@ class VideoWindow(QDialog):
             slider.setMinimumWidth(160)
             slider.setToolTip(f"{name}: sets a keyframe at the current time")
             slider.valueChanged.connect(lambda value, n=name: self._on_slider(n, value))
+            # Releasing the handle sets a keyframe too, so a value the slider already shows
+            # (0 where nothing is set yet) can be keyed by a click.
+            slider.sliderReleased.connect(lambda n=name: self._on_slider(n, self.sliders[n].value()))
             label = QLabel("—")
             label.setMinimumWidth(36)
             label.setToolTip("— : as in the video (no keyframe for this expression)")
