@@ -35,13 +35,13 @@ def _face(height: int) -> np.ndarray:
 
 
 def frame_pixels(index: int, size: tuple[int, int], face: np.ndarray | None, seed: int = 0) -> np.ndarray:
-    """Frame ``index``: a gradient background, the face drifting right by a pixel a frame, mild noise."""
+    """Frame ``index``: a gradient background, the face drifting a pixel a frame (right 20, left 20), mild noise."""
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width]
     frame = np.dstack([90 + 60 * xx / width, 110 + 40 * yy / height, np.full((height, width), 140.0)])
     if face is not None:
         side = face.shape[0]
-        x0 = max(0, min(width - side, (width - side) // 2 + index % 20 - 10))
+        x0 = max(0, min(width - side, (width - side) // 2 + abs(index % 40 - 20) - 10))
         y0 = max(0, (height - side) // 2)
         frame[y0:y0 + side, x0:x0 + side] = face[: height - y0, : width - x0]
     rng = np.random.default_rng(seed + index)
@@ -53,17 +53,19 @@ def make_clip(
     *,
     frames: int = 12,
     fps: int = 12,
-    size: tuple[int, int] = (320, 240),
+    size: tuple[int, int] = (480, 360),
     face: bool = True,
     audio: bool = True,
     rotation: int = 0,
     variable_rate: bool = False,
     codec: str = "libx264",
+    face_fraction: float = 0.8,
 ) -> Clip:
-    """Write a clip with PyAV. ``variable_rate``: frame gaps alternate 1 and 2 ticks of 1/fps."""
+    """Write a clip with PyAV. ``variable_rate``: frame gaps alternate 1 and 2 ticks of 1/fps;
+    ``face_fraction``: the face picture's side as a fraction of the frame's shorter side."""
     import av
 
-    face_pixels = _face(int(min(size) * 0.8)) if face else None
+    face_pixels = _face(int(min(size) * face_fraction)) if face else None
     with av.open(str(path), "w") as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height = size

@@ -34,7 +34,7 @@ def test_video_keeps_frames_rate_size_and_sound(clip: Path, tmp_path: Path, tiny
     assert code == 0, stderr
     assert "12 frames" in stdout and "1 face(s) tracked" in stdout
     before, after = probe_video(clip), probe_video(out)
-    assert (after.frames, after.fps, after.width, after.height, after.video_codec) == (12, before.fps, 320, 240, "h264")
+    assert (after.frames, after.fps, after.width, after.height, after.video_codec) == (12, before.fps, 480, 360, "h264")
     assert after.duration == pytest.approx(before.duration, abs=1e-6)
     assert audio_packets(out) == audio_packets(clip)
     np.testing.assert_array_equal(decode_audio(out), decode_audio(clip))

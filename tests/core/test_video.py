@@ -65,14 +65,14 @@ def test_rotation_is_applied_and_the_output_is_upright(tmp_path: Path) -> None:
     plain = make_clip(tmp_path / "plain.mp4", audio=False).path
     turned = make_clip(tmp_path / "turned.mp4", audio=False, rotation=90).path
     info = probe_video(turned)
-    assert (info.rotation, info.width, info.height) == (90, 240, 320)
+    assert (info.rotation, info.width, info.height) == (90, 360, 480)
     _, upright, _ = video_frames(turned)
     _, stored, _ = video_frames(plain)
     np.testing.assert_array_equal(upright[0], np.rot90(stored[0]))  # counter-clockwise
     out = tmp_path / "out.mp4"
     transcode(turned, out, _identity)
     written = probe_video(out)
-    assert (written.rotation, written.width, written.height) == (0, 240, 320)
+    assert (written.rotation, written.width, written.height) == (0, 360, 480)
     assert np.abs(video_frames(out)[1][0].astype(int) - upright[0]).mean() < 3
 
 
