@@ -23,6 +23,7 @@ sample to the last, and the process's peak (ru_maxrss).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -115,6 +116,7 @@ def main() -> int:
 
     editor = ExpressionEditor(load_model(default_model_path(args.model), "cpu", args.precision))
     print(f"machine: {machine_line()}")
+    print(f"load average at start (other processes share these cores): {os.getloadavg()[0]:.1f}")
     print(f"model: {editor.model.info.path.name} ({editor.model.info.describe()}), precision {editor.model.precision.name}, "
           f"torch threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
@@ -138,6 +140,7 @@ def main() -> int:
             out = folder / "check.mp4"
             edit(clip, out)
             print(f"  check: {_check(clip, out)}")
+            print(f"  load average now: {os.getloadavg()[0]:.1f}")
             clip.unlink()
 
         if args.long_seconds > 0:
