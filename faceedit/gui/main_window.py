@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._action(file_menu, "&Paste Photo", self.paste_photo, QKeySequence.StandardKey.Paste)
         self._action(file_menu, "&Webcam…", self.open_webcam, "Ctrl+W")
-        self._action(file_menu, "Open &Video…", self.open_video, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &Video…", lambda: self.open_video(), "Ctrl+Shift+O")
         self._action(file_menu, "&Batch Export…", self.batch_export, "Ctrl+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Save As…", self.save_dialog, QKeySequence.StandardKey.SaveAs)
@@ -644,6 +644,10 @@ class MainWindow(QMainWindow):
         self.settings.geometry = self.saveGeometry()
         self.webcam.shutdown()
         self.webcam.close()
+        from faceedit.gui.video_window import VideoWindow
+
+        for video in self.findChildren(VideoWindow):  # each ends its runner's thread (an export is cancelled)
+            video.close()
         if self._retrain is not None:
             self._retrain.close()
         self.worker.stop()

@@ -61,6 +61,9 @@ class VideoWindow(QDialog):
         self.setWindowTitle("Video — faceedit")
         self.resize(980, 700)
         self.runner = runner or VideoRunner(model_path, device, precision)
+        if parent is not None:  # a parent that goes first takes this window along: end the thread before
+            runner_ = self.runner
+            parent.destroyed.connect(lambda *_: runner_.stop())
         self.timeline = Timeline()
         self.info = None
         self.last_preview: VideoPreview | None = None

@@ -107,3 +107,23 @@ def _direct():  # noqa: ANN202
     from PySide6.QtCore import Qt
 
     return Qt.ConnectionType.DirectConnection
+
+
+def test_file_menu_opens_a_video_window(qtbot, tiny_model_path: Path, clip: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QFileDialog
+
+    from faceedit.gui.main_window import MainWindow
+    from faceedit.gui.settings import AppSettings
+
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(model=str(tiny_model_path), device="cpu", synchronous=True, settings=settings)
+    qtbot.addWidget(window)
+    action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open &Video…")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(clip), ""))
+    action.trigger()
+    video = window.video_window
+    qtbot.waitUntil(lambda: video.last_preview is not None, timeout=30000)
+    assert video.info.path == clip and video.isVisible()
+    assert settings.folder("video") == str(clip.parent)
+    # Not closed: the main window's teardown takes it along, and must end its runner's thread first.
