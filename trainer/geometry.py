@@ -82,14 +82,20 @@ class _Evidence:
     pairs: dict[str, list[np.ndarray]]  # expression → per-subject differences to neutral
     groups: dict[tuple[str, str], list[np.ndarray]]  # (source, label) → measurements; source = folder + grey/colour
 
-    def contrast(self, expression: str) -> tuple[np.ndarray | None, int]:
-        """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0) without data."""
+    def contrast(self, expression: str, apex: float = 1.0) -> tuple[np.ndarray | None, int]:
+        """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0) without data.
+
+        ``apex`` < 1: only that fraction of the expression's faces, those furthest from the
+        neutral mean along the contrast (see :func:`fit_geometry`).
+        """
         total, weight = None, 0
         for source in sorted({s for s, _ in self.groups}):
             faces, neutrals = self.groups.get((source, expression), []), self.groups.get((source, NEUTRAL), [])
             if len(faces) >= MIN_PAIRS and len(neutrals) >= MIN_PAIRS:
-                n = min(len(faces), len(neutrals))
-                part = n * (np.mean(faces, axis=0) - np.mean(neutrals, axis=0))
+                neutral = np.mean(neutrals, axis=0)
+                difference, kept = _apex([f - neutral for f in faces], apex)
+                n = min(kept, len(neutrals))
+                part = n * difference
                 total, weight = (part if total is None else total + part), weight + n
         return (None, 0) if total is None else (total / weight, weight)
 
@@ -118,16 +124,38 @@ def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], n
     return evidence
 
 
-def fit_geometry(prepared: list[Path], reference: np.ndarray) -> list[ExpressionShift]:
-    """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``."""
+def _apex(differences: list[np.ndarray], fraction: float) -> tuple[np.ndarray, int]:
+    """The mean of the ``fraction`` of differences that go furthest along their mean direction, and how many."""
+    stacked = np.asarray(differences)
+    along = (stacked * stacked.mean(axis=0)).sum(axis=(1, 2))
+    keep = np.argsort(-along, kind="stable")[: max(1, int(round(fraction * len(stacked))))]
+    return stacked[keep].mean(axis=0), len(keep)
+
+
+def fit_geometry(
+    prepared: list[Path], reference: np.ndarray, apex: float = 1.0, contrast_apex: float | None = None
+) -> list[ExpressionShift]:
+    """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``.
+
+    ``apex`` < 1 takes, per expression, only that fraction of its faces that show it most
+    strongly (furthest along the mean displacement): the data hold faint and strong
+    expressions alike, and intensity 1.0 means the expression at its apex, not the average.
+    ``contrast_apex`` does the same for expressions learned from class contrasts (default:
+    ``apex``); noisy, unaligned class data may call for a different choice than clean pairs.
+    """
+    contrast_apex = apex if contrast_apex is None else contrast_apex
+    for name, value in (("--apex", apex), ("--contrast-apex", contrast_apex)):
+        if not 0.0 < value <= 1.0:
+            raise FaceeditError(f"{name} must be in (0, 1], not {value}")
     evidence = _evidence(prepared, lambda folder, record, size: _normalised(record, size, reference))
     result = []
     for expression in EXPRESSIONS:
         pairs = evidence.pairs[expression]
         if len(pairs) >= MIN_PAIRS:
-            result.append(ExpressionShift(expression, np.mean(pairs, axis=0), "pairs", len(pairs)))
+            shifts, count = _apex(pairs, apex)
+            result.append(ExpressionShift(expression, shifts, "pairs", count))
             continue
-        shifts, weight = evidence.contrast(expression)
+        shifts, weight = evidence.contrast(expression, contrast_apex)
         if shifts is None:
             raise FaceeditError(
                 f"no data for the geometry of {expression}: need {MIN_PAIRS} pairs, or {MIN_PAIRS} {expression} and "
@@ -187,26 +215,98 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
     return np.stack(maps).astype(np.float32)
 
 
+MIN_OPENING = 0.08
+"""Training photos whose lips part at least this much (inner mouth widths) teach the mouth interior."""
+CAVITY_PRIOR = 2.0
+"""Where fewer photos than about this cover a template point, its colour leans to the cavity's."""
+DARK = 0.35
+"""Interior pixels darker than this fraction of the eyes' whites count as the cavity."""
+
+
+@dataclass(frozen=True)
+class MouthTemplate:
+    """The learned mouth interior (:mod:`faceedit.core.models.mouth`) and what it rests on."""
+
+    template: np.ndarray  # 3×rows×columns, RGB relative to the whites of the eyes
+    photos: int  # training photos with open mouths it was learned from
+    cavity: np.ndarray  # RGB of the cavity, relative to the whites of the eyes
+
+
+def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> MouthTemplate:
+    """The mouth interior from training photos (any expression) whose lips are parted.
+
+    Each source photo is sampled at its own resolution in mouth coordinates; its colours
+    are divided by the whites of its eyes, measured as the model will measure them (in
+    the model's aligned crop of ``size`` with its alignment ``template_points``). Only
+    colour photos count: a greyscale source has no colour to teach. Where few photos cover
+    a point (deep in a wide-open mouth, which smiles seldom show), the template leans to
+    the mean colour of the cavity (the dark interior pixels).
+    """
+    from faceedit.core.alignment import align_face
+    from faceedit.core.models import mouth
+
+    total = np.zeros((mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS, 3))
+    coverage = np.zeros((mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS))
+    dark_sum, dark_count, photos = np.zeros(3), 0, 0
+    for folder in prepared:
+        _, records = read_prepared(folder)
+        for record in records:
+            if record.split != "train" or record.label == NEUTRAL or not record.source_landmarks:
+                continue
+            points = np.asarray(record.source_landmarks, np.float64)
+            if mouth.opening(points) < MIN_OPENING:
+                continue
+            try:
+                pixels = load_photo(Path(record.source)).pixels
+            except (OSError, FaceeditError):
+                continue
+            channels = pixels.astype(np.int16)
+            if np.abs(channels[..., 0] - channels[..., 1]).max() <= 2 and np.abs(channels[..., 1] - channels[..., 2]).max() <= 2:
+                continue
+            aligned = align_face(pixels, points, size, template_points)
+            white = mouth.eye_white_level(rgb_to_luma(aligned.crop)[:, :, 0].astype(np.float32), aligned.landmarks)
+            values, covered = mouth.sample_interior(pixels, points)
+            ratio = values / max(white, 1.0)
+            total += ratio * covered[..., None]
+            coverage += covered
+            luma = ratio @ np.array([0.299, 0.587, 0.114])
+            dark = (covered > 0) & (luma < DARK)
+            dark_sum += ratio[dark].sum(axis=0)
+            dark_count += int(dark.sum())
+            photos += 1
+    if photos == 0:
+        raise FaceeditError("no colour training photo with parted lips to learn the mouth interior from")
+    cavity = dark_sum / dark_count if dark_count else np.array([0.25, 0.15, 0.15])
+    template = (total + CAVITY_PRIOR * cavity) / (coverage[..., None] + CAVITY_PRIOR)
+    return MouthTemplate(template.transpose(2, 0, 1).astype(np.float32), photos, cavity)
+
+
 def with_geometry(
     model_path: Path, shifts: list[ExpressionShift], reference: np.ndarray, output: Path, overwrite: bool,
-    appearance: np.ndarray | None = None,
+    appearance: np.ndarray | None = None, mouth_template: MouthTemplate | None = None,
 ) -> None:
-    """Write ``model_path``'s network with ``shifts`` as its geometry (and ``appearance`` maps, if given) to ``output``."""
+    """Write ``model_path``'s network with ``shifts`` as its geometry (and ``appearance`` maps
+    and a mouth interior, if given) to ``output``."""
     model = load_model(model_path, "cpu", "fp32")
     if model.info.family.name != "exprgan":
         raise FaceeditError(f"{model_path} is a {model.info.family.title} model; geometry is for ExprGAN models")
     config: ExprGANConfig = replace(model.info.config, geometry=True,
-                                    appearance="mean_ratio" if appearance is not None else "decoder")
+                                    appearance="mean_ratio" if appearance is not None else "decoder",
+                                    mouth_interior=mouth_template is not None)
     network = Generator(config)
     network.load_state_dict(model.network.state_dict(), strict=False)
     network.landmark_shifts.copy_(torch.from_numpy(np.stack([s.shifts for s in shifts])).float())
     network.landmark_reference.copy_(torch.from_numpy(reference).float())
     if appearance is not None:
         network.appearance_log_ratio.copy_(torch.from_numpy(appearance))
+    if mouth_template is not None:
+        network.mouth_template.copy_(torch.from_numpy(mouth_template.template))
     p = model.info.provenance
     learned = ", ".join(f"{s.expression} from {s.faces} {s.source}" for s in shifts)
     what = "Geometry and mean appearance ratios" if appearance is not None else "Geometry"
     notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry: {learned}."
+    if mouth_template is not None:
+        notes += f" Mouth interior learned from {mouth_template.photos} training photos with parted lips."
     half = "float16" in model.info.storage_dtype
     save_model(output, network, provenance=Provenance(p.data, p.steps, p.commit, p.date, notes),
                metrics={}, template=model.info.template, half=half, overwrite=overwrite)
@@ -233,19 +333,32 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--appearance", action="store_true",
                         help="also learn each expression's mean luminance ratio and use it instead of the decoder's change")
+    parser.add_argument("--apex", type=float, default=1.0, metavar="F",
+                        help="intensity 1.0 = the mean of the F (0–1] of each expression's faces that show it most "
+                        "strongly (default 1: the mean of all)")
+    parser.add_argument("--contrast-apex", type=float, metavar="F",
+                        help="the same for expressions learned from class contrasts (default: --apex)")
+    parser.add_argument("--mouth", action="store_true",
+                        help="also learn the mouth interior (teeth, cavity) from colour training photos with parted lips, "
+                        "painted where an expression opens the mouth")
 
 
 def run_geometry(args: argparse.Namespace) -> int:
     reference = reference_face(list(args.prepared))
-    shifts = fit_geometry(list(args.prepared), reference)
+    shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex)
     print("learned (per expression: source, faces; % of the crop side, y up):")
     for line in describe(shifts):
         print("  " + line)
-    appearance = None
-    if args.appearance:
-        from faceedit.core.models.file import read_model_info
+    from faceedit.core.models.file import read_model_info
 
-        appearance = fit_appearance(list(args.prepared), reference, shifts, read_model_info(args.model).config.image_size)
-    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance)
+    info = read_model_info(args.model)
+    appearance = mouth_template = None
+    if args.appearance:
+        appearance = fit_appearance(list(args.prepared), reference, shifts, info.config.image_size)
+    if args.mouth:
+        mouth_template = fit_mouth(list(args.prepared), info.config.image_size, info.template)
+        print(f"mouth interior from {mouth_template.photos} training photos with parted lips; "
+              f"cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the eyes' whites")
+    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template)
     print(f"wrote {args.output}")
     return 0

@@ -63,10 +63,13 @@ class PixelEdit:
     ``displacement``: S×S×2 float32 crop pixels (dx, dy); output pixel (x, y) takes the
     face's pixel at (x + dx, y + dy). The image change is applied first (it is in the
     face's own frame), then the warp, so the change moves with the shape.
+    ``overlay``: R×R×4 float32 over the same crop at R = a multiple of S pixels: RGB grey
+    levels painted with coverage alpha *after* the warp (a mouth's new opening).
     """
 
     image_change: np.ndarray | None = None
     displacement: np.ndarray | None = None
+    overlay: np.ndarray | None = None  # R×R×4 float32 (RGB grey levels, alpha), R a multiple of S
 
 
 def _to_photo_region(
@@ -98,6 +101,48 @@ def apply_edit(pixels: np.ndarray, edit: PixelEdit, to_photo: np.ndarray) -> Non
         paste_change(pixels, edit.image_change, to_photo)
     if edit.displacement is not None:
         warp_by_displacement(pixels, edit.displacement, to_photo)
+    if edit.overlay is not None:
+        size = edit.displacement.shape[0] if edit.displacement is not None else None
+        paint_overlay(pixels, edit.overlay, to_photo, size)
+
+
+def paint_overlay(pixels: np.ndarray, overlay: np.ndarray, to_photo: np.ndarray, crop_size: int | None) -> None:
+    """Blend an RGBA crop-space overlay (R×R×4; R = scale × ``crop_size``) into ``pixels`` in place.
+
+    ``to_photo`` maps crop pixels (of ``crop_size``) to the photo; the overlay's pixel
+    centres sit at crop points (r + 0.5)/scale − 0.5. Where alpha is 0, pixels keep their
+    value exactly.
+    """
+    resolution = overlay.shape[0]
+    scale = 1.0 if crop_size is None else resolution / crop_size
+    # overlay px → crop px: c = (r + 0.5)/scale − 0.5, then crop → photo.
+    to_crop = np.array([[1.0 / scale, 0.0, 0.5 / scale - 0.5], [0.0, 1.0 / scale, 0.5 / scale - 0.5], [0, 0, 1]])
+    overlay_to_photo = np.asarray(to_photo, np.float64) @ to_crop
+    covered = np.nonzero(overlay[..., 3] > 0)
+    # Only the covered rectangle (plus a pixel) is carried to the photo.
+    r0, r1 = max(int(covered[0].min()) - 1, 0), min(int(covered[0].max()) + 2, resolution)
+    c0, c1 = max(int(covered[1].min()) - 1, 0), min(int(covered[1].max()) + 2, resolution)
+    part = np.array(overlay[r0:r1, c0:c1], np.float32)
+    part[..., :3] *= part[..., 3:4]  # premultiplied: resampling must not pull in the black of alpha 0
+    part_to_photo = (overlay_to_photo @ np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0, 0, 1]]))[:2]
+    h, w = part.shape[:2]
+    corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]]) @ part_to_photo[:, :2].T + part_to_photo[:, 2]
+    height, width = pixels.shape[:2]
+    x0, x1 = (int(np.clip(v, 0, width)) for v in (np.floor(corners[:, 0].min()) - 1, np.ceil(corners[:, 0].max()) + 2))
+    y0, y1 = (int(np.clip(v, 0, height)) for v in (np.floor(corners[:, 1].min()) - 1, np.ceil(corners[:, 1].max()) + 2))
+    if x1 <= x0 or y1 <= y0:
+        return
+    to_region = part_to_photo.copy()
+    to_region[:, 2] -= (x0, y0)
+    warped = cv2.warpAffine(part, to_region, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = warped[..., 3:4]
+    inside = alpha[..., 0] > 0
+    if not inside.any():
+        return
+    region = pixels[y0:y1, x0:x1]
+    blended = region.astype(np.float32) * (1.0 - alpha) + warped[..., :3]
+    region[inside] = np.clip(np.rint(blended[inside]), 0, 255).astype(np.uint8)
 
 
 LANCZOS_MAX_PIXELS = 1_000_000

@@ -26,7 +26,7 @@ from faceedit.core.errors import ModelFileError
 from faceedit.core.faces import DetectedFace
 from faceedit.core.models.contract import FaceReading
 from faceedit.core.models.file import LoadedModel
-from faceedit.core.models.pixels import change_to_pixels, crop_to_tensor
+from faceedit.core.models.pixels import change_to_pixels, crop_to_tensor, overlay_to_pixels
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,14 @@ class ExpressionEditor:
         displacement = None
         if edit.displacement is not None:
             displacement = edit.displacement[0].permute(1, 2, 0).float().cpu().numpy() * mask[:, :, None]
-        if any(part is not None and not np.isfinite(part).all() for part in (image_change, displacement)):
+        overlay = None
+        if edit.overlay is not None:
+            overlay = overlay_to_pixels(edit.overlay[0], mask)
+        if any(part is not None and not np.isfinite(part).all() for part in (image_change, displacement, overlay)):
             raise ModelFileError(
                 f"the model {self.model.info.path} rendered a non-finite edit for this face; nothing was changed"
             )
-        return PixelEdit(image_change, displacement)
+        return PixelEdit(image_change, displacement, overlay)
 
     def render(
         self,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceedit.core.models.geometry import STABLE_POINTS, face_shape_fields, shape_fields, to_reference_frame
+from faceedit.core.models.geometry import STABLE_POINTS, face_shape_fields, face_shifts, shape_fields, to_reference_frame
 
 
 def _face(size: int = 64) -> np.ndarray:
@@ -46,7 +46,8 @@ def test_shifts_follow_the_face_scale_through_the_reference_frame() -> None:
     shifts[0, 54] = (0.05, 0.0)  # 5 % of the crop in the reference frame
     at = {}
     for name, face in (("full", reference * size), ("small", small)):
-        fields = face_shape_fields(torch.tensor(face[None]), torch.tensor(shifts), torch.tensor(reference), size)
+        landmarks = torch.tensor(face[None])
+        fields, _ = face_shape_fields(landmarks, face_shifts(landmarks, torch.tensor(shifts), torch.tensor(reference)), size)
         x, y = np.round(face[54]).astype(int)
         at[name] = float(fields[0, 0, 0, y, x])
     assert at["full"] < -1.0 and 0.35 < at["small"] / at["full"] < 0.65  # half the face, about half the pixels

@@ -123,3 +123,68 @@ def test_recognition_refit_changes_only_the_head_and_reads_neutral_faces_as_neut
         changed = not torch.equal(tensor, new.state_dict()[name])
         assert changed == name.startswith("encoder.recognise."), name
     assert "Recognition head refitted" in load_model(tmp_path / "r.pt").info.provenance.notes
+
+
+def test_apex_takes_the_strongest_faces_of_each_expression(tmp_path: Path) -> None:
+    from trainer.geometry import fit_geometry, reference_face
+
+    pairs = []
+    for n in range(12):
+        lift = np.zeros((68, 2))
+        lift[[48, 54], 1] = -1.0 if n < 6 else -3.0  # half smile faintly, half strongly
+        pairs += [(f"{n:03d}", "neutral", BASE, False), (f"{n:03d}", "happiness", BASE + lift, False)]
+    classes = [("", label, BASE, True) for label in ("neutral", *EXPRESSIONS) for _ in range(12)]
+    folders = [_prepared(tmp_path / "pairs", "pairs", pairs), _prepared(tmp_path / "folders", "folders", classes)]
+    reference = reference_face(folders)
+    mean = {s.expression: s for s in fit_geometry(folders, reference)}["happiness"]
+    apex = {s.expression: s for s in fit_geometry(folders, reference, apex=0.5)}["happiness"]
+    assert mean.faces == 12 and apex.faces == 6
+    assert mean.shifts[48, 1] * SIZE == pytest.approx(-2.0, abs=0.05)
+    assert apex.shifts[48, 1] * SIZE == pytest.approx(-3.0, abs=0.05)
+    with pytest.raises(Exception, match="apex"):
+        fit_geometry(folders, reference, apex=0.0)
+
+
+def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path: Path) -> None:
+    import cv2
+
+    from faceedit.core.models import mouth
+    from trainer.geometry import fit_mouth
+
+    # One colour "photo" at 4× the crop's scale: grey skin, eye whites at 200, a mouth
+    # opening with teeth (240) under the upper lip and a dark cavity (40) below.
+    scale = 4
+    points = BASE.copy()
+    points[36:42] = [[14, 24], [16, 22.5], [19, 22.5], [21, 24], [19, 25.5], [16, 25.5]]
+    points[42:48] = points[36:42] + (24, 0)
+    points[[60, 61, 62, 63, 64]] = [[20, 44], [25, 42], [32, 42], [39, 42], [44, 44]]
+    points[[67, 66, 65]] = [[25, 50], [32, 50], [39, 50]]
+    photo = np.full((SIZE * scale, SIZE * scale, 3), (150, 120, 100), np.uint8)
+    for eye in (mouth.LEFT_EYE, mouth.RIGHT_EYE):
+        cv2.fillPoly(photo, [np.round(points[list(eye)] * scale).astype(np.int32)], (200, 200, 200))
+    inner = np.round(points[list(mouth.INNER_MOUTH)] * scale).astype(np.int32)
+    cv2.fillPoly(photo, [inner], (40, 40, 40))
+    teeth = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(teeth, [inner], 1)
+    teeth[int(46 * scale):] = 0
+    photo[teeth > 0] = (240, 240, 240)
+    source = tmp_path / "open.png"
+    save_photo(source, photo)
+    folder = tmp_path / "p"
+    (folder / FACES_DIR).mkdir(parents=True)
+    records = [FaceRecord(file=f"{FACES_DIR}/{n}.png", source=str(source), label="happiness", intensity=1.0, subject=f"{n:03d}",
+                          split="train", landmarks=points.tolist(), source_landmarks=(points * scale).tolist()) for n in range(6)]
+    write_prepared(folder, PreparedInfo(kind="pairs", root=str(folder), size=SIZE, template=TEMPLATE_5.tolist()), records)
+    learned = fit_mouth([folder], SIZE, TEMPLATE_5)
+    assert learned.photos == 6
+    luma = learned.template.transpose(1, 2, 0) @ np.array([0.299, 0.587, 0.114])
+    centre = mouth.TEMPLATE_COLUMNS // 2
+    top = luma[2, centre]  # just under the upper lip: teeth
+    bottom = luma[int((6.5 / 24) / mouth.DEPTH * (mouth.TEMPLATE_ROWS - 1)), centre]  # near the lower lip: cavity
+    deep = luma[-1, centre]  # no photo reaches here: the cavity's colour
+    assert top > 3 * bottom and bottom == pytest.approx(deep, rel=0.35)
+    assert learned.cavity @ np.array([0.299, 0.587, 0.114]) < 0.35
+    # Greyscale sources teach nothing: only this photo, made grey, is refused.
+    save_photo(source, np.repeat(photo.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2), overwrite=True)
+    with pytest.raises(Exception, match="no colour training photo"):
+        fit_mouth([folder], SIZE, TEMPLATE_5)

@@ -54,6 +54,10 @@ class Edit:
       face's own (unwarped) frame, so that the change moves with the shape.
     - ``mask``: N×1×S×S in [0, 1], where the model wants its edit to apply; the editor
       multiplies it with its own feathered face mask (pixels outside the face never change).
+    - ``overlay``: N×4×R×R over the same crop at any resolution R (a multiple of S): RGB
+      in model units and a coverage alpha in [0, 1], painted over the result *after* the
+      warp, for what the photo has no pixels for (the inside of a mouth that opens).
+      Alpha 0 leaves a pixel as the warp made it.
 
     An edit with no parts changes nothing.
     """
@@ -61,10 +65,11 @@ class Edit:
     image_change: torch.Tensor | None = None
     displacement: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    overlay: torch.Tensor | None = None
 
     @property
     def is_empty(self) -> bool:
-        return self.image_change is None and self.displacement is None
+        return self.image_change is None and self.displacement is None and self.overlay is None
 
 
 @runtime_checkable

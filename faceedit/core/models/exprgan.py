@@ -25,15 +25,17 @@ recognised ones, an image change.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import Edit, FaceReading, ModelFamily
+from faceedit.core.models.pixels import LUMA, model_to_float_pixels
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,17 @@ class ExprGANConfig:
     # minus decode at the recognised intensities) or "mean_ratio" (a learned per-expression
     # luminance ratio in the mean face's frame, carried onto each face; needs geometry).
     appearance: str = "decoder"
+    # True: where an expression opens the mouth further, the model paints the opening with
+    # a learned mouth interior (teeth, cavity; faceedit.core.models.mouth); needs geometry.
+    mouth_interior: bool = False
 
     def __post_init__(self) -> None:
         if self.appearance not in ("decoder", "mean_ratio"):
             raise ValueError(f"appearance must be 'decoder' or 'mean_ratio', not {self.appearance!r}")
         if self.appearance == "mean_ratio" and not self.geometry:
             raise ValueError("appearance 'mean_ratio' needs geometry (its maps live in the mean face's frame)")
+        if self.mouth_interior and not self.geometry:
+            raise ValueError("mouth_interior needs geometry (the opening comes from the landmark shifts)")
         levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
         if self.image_size < 16 or levels != int(levels):
             raise ValueError(f"image_size must be a power of two ≥ 16, not {self.image_size}")
@@ -242,6 +249,10 @@ class ExprGANReading(FaceReading):
     shape_fields: torch.Tensor | None = None  # N×K×2×S×S per-expression warps (geometry models)
     appearance_maps: torch.Tensor | None = None  # N×K×S×S log luminance ratios on these faces (mean_ratio)
     images: torch.Tensor | None = None  # N×C×S×S the faces as read (mean_ratio scales them)
+    landmarks: np.ndarray | None = None  # N×68×2 crop px (mouth-interior models)
+    face_shifts: np.ndarray | None = None  # N×K×68×2 each expression's shifts on these faces, crop px
+    eye_white: np.ndarray | None = None  # N, grey levels of the whites of the eyes
+    opening: np.ndarray | None = None  # N, how far each face's lips were parted (inner mouth widths)
 
 
 class Generator(nn.Module):
@@ -269,6 +280,12 @@ class Generator(nn.Module):
             # face's frame (learned by `faceedit-train geometry --appearance`).
             size = config.image_size
             self.register_buffer("appearance_log_ratio", torch.zeros(config.num_expressions, size, size))
+        if config.mouth_interior:
+            # 3×rows×columns: the mouth interior's RGB relative to the whites of the eyes, over
+            # mouth coordinates (learned by `faceedit-train geometry --mouth`).
+            from faceedit.core.models.mouth import TEMPLATE_COLUMNS, TEMPLATE_ROWS
+
+            self.register_buffer("mouth_template", torch.zeros(3, TEMPLATE_ROWS, TEMPLATE_COLUMNS))
 
     def encode(self, images: torch.Tensor) -> Encoding:
         return self.encoder(images)
@@ -289,22 +306,39 @@ class Generator(nn.Module):
         """Encode once and cache the decoder's output at the recognised intensities.
 
         A geometry model also caches each expression's warp of these faces (``landmarks``:
-        N×68×2 crop pixels; without them the model edits appearance only).
+        N×68×2 crop pixels; without them the model edits appearance only), and a
+        mouth-interior model what it needs to paint an opening mouth.
         """
         encoding = self.encode(images)
-        fields = maps = None
-        if self.config.geometry and landmarks is not None:
-            from faceedit.core.models.geometry import face_appearance_maps, face_shape_fields
-
-            fields = face_shape_fields(landmarks, self.landmark_shifts, self.landmark_reference, self.config.image_size)
-            if self.config.appearance == "mean_ratio":
-                maps = face_appearance_maps(landmarks, self.appearance_log_ratio, self.landmark_reference)
         base = self.decode(encoding.z, encoding.intensities)
-        return ExprGANReading(encoding.intensities, encoding.z, base, fields, maps, images if maps is not None else None)
+        if not (self.config.geometry and landmarks is not None):
+            return ExprGANReading(encoding.intensities, encoding.z, base)
+        from faceedit.core.models.geometry import face_shape_fields, face_shifts
+
+        shifts = face_shifts(landmarks, self.landmark_shifts, self.landmark_reference)
+        mean_ratio = self.config.appearance == "mean_ratio"
+        fields, maps = face_shape_fields(
+            landmarks, shifts, self.config.image_size,
+            self.appearance_log_ratio if mean_ratio else None, self.landmark_reference,
+        )
+        reading = ExprGANReading(encoding.intensities, encoding.z, base, fields, maps, images if mean_ratio else None)
+        if not self.config.mouth_interior:
+            return reading
+        from faceedit.core.models.mouth import eye_white_level, opening
+
+        points = landmarks.detach().double().cpu().numpy()
+        pixels = [model_to_float_pixels(image) for image in images]
+        luma = [p @ np.asarray(LUMA, np.float32) if p.shape[-1] == 3 else p[..., 0] for p in pixels]
+        return replace(
+            reading, landmarks=points, face_shifts=shifts,
+            eye_white=np.array([eye_white_level(l, p) for l, p in zip(luma, points)]),
+            opening=np.array([opening(p) for p in points]),
+        )
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
         """The image change decode(z, target) − decode(z, recognised) (the decoder's own bias
-        cancels), and for a geometry model the warp Σ_k (target_k − recognised_k)·field_k."""
+        cancels), for a geometry model the warp Σ_k (target_k − recognised_k)·field_k, and
+        for a mouth-interior model the overlay that paints the mouth's new opening."""
         assert isinstance(reading, ExprGANReading)
         steps = (intensities - reading.recognised).float()
         if reading.appearance_maps is not None and reading.images is not None:
@@ -315,7 +349,28 @@ class Generator(nn.Module):
             change = self.decode(reading.z, intensities) - reading.base
         if reading.shape_fields is None:
             return Edit(image_change=change)
-        return Edit(image_change=change, displacement=torch.einsum("nk,nkcyx->ncyx", steps, reading.shape_fields))
+        displacement = torch.einsum("nk,nkcyx->ncyx", steps, reading.shape_fields)
+        return Edit(image_change=change, displacement=displacement, overlay=self._mouth_overlay(reading, steps))
+
+    def _mouth_overlay(self, reading: ExprGANReading, steps: torch.Tensor) -> torch.Tensor | None:
+        """N×4×R×R (RGB in model units, alpha 0…1), or None where no mouth opens further."""
+        if reading.face_shifts is None or reading.landmarks is None or reading.eye_white is None or reading.opening is None:
+            return None
+        from faceedit.core.models.mouth import OVERLAY_SCALE, interior_overlay
+
+        size = self.config.image_size
+        template = self.mouth_template.detach().float().cpu().numpy()
+        step_np = steps.detach().double().cpu().numpy()
+        overlays = []
+        for n in range(step_np.shape[0]):
+            moved = reading.landmarks[n] + np.einsum("k,kpc->pc", step_np[n], reading.face_shifts[n])
+            overlays.append(interior_overlay(moved, float(reading.opening[n]), template, float(reading.eye_white[n]), size))
+        if all(o is None for o in overlays):
+            return None
+        resolution = OVERLAY_SCALE * size
+        stacked = np.stack([np.zeros((resolution, resolution, 4), np.float32) if o is None else o for o in overlays])
+        stacked[..., :3] = stacked[..., :3] / 127.5 - 1.0
+        return torch.from_numpy(stacked).permute(0, 3, 1, 2).to(steps.device)
 
 
 class ImageDiscriminator(nn.Module):

@@ -93,8 +93,8 @@ def to_reference_frame(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarr
     return points @ m[:, :2].T + m[:, 2]
 
 
-def face_shape_fields(landmarks: torch.Tensor, shifts: torch.Tensor, reference: torch.Tensor, size: int) -> torch.Tensor:
-    """:func:`shape_fields` for a batch → N×K×2×S×S.
+def face_shifts(landmarks: torch.Tensor, shifts: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """Each face's landmark shifts in its own crop pixels → N×K×68×2 float64.
 
     ``landmarks``: N×68×2 crop px. ``shifts``: K×68×2 in the frame of ``reference`` (68×2,
     the mean neutral face in crop fractions); each face takes them through the similarity
@@ -103,26 +103,42 @@ def face_shape_fields(landmarks: torch.Tensor, shifts: torch.Tensor, reference: 
     stable = list(STABLE_POINTS)
     reference_np = reference.detach().double().cpu().numpy()
     shifts_np = shifts.detach().double().cpu().numpy()
-    fields = []
-    for face in landmarks.detach().double().cpu().numpy():
-        linear = similarity_transform(reference_np[stable], face[stable])[:, :2]
-        fields.append(shape_fields(face, shifts_np @ linear.T, size))
-    return torch.from_numpy(np.stack(fields)).to(landmarks.device)
-
-
-def face_appearance_maps(landmarks: torch.Tensor, log_ratio: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Per-expression maps in the reference frame (K×S×S) carried onto each face's crop → N×K×S×S."""
-    import cv2
-
-    size = log_ratio.shape[-1]
-    reference_px = reference.detach().double().cpu().numpy() * size
-    maps = log_ratio.detach().float().cpu().numpy()
     result = []
     for face in landmarks.detach().double().cpu().numpy():
-        map_x, map_y = reference_to_face_maps(face, reference_px, size)
-        result.append(np.stack([cv2.remap(m, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                                for m in maps]))
-    return torch.from_numpy(np.stack(result)).to(landmarks.device)
+        linear = similarity_transform(reference_np[stable], face[stable])[:, :2]
+        result.append(shifts_np @ linear.T)
+    return np.stack(result)
+
+
+def face_shape_fields(
+    landmarks: torch.Tensor, per_face_shifts: np.ndarray, size: int, appearance: torch.Tensor | None = None,
+    reference: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`shape_fields` for a batch → (N×K×2×S×S fields, N×K×S×S appearance maps or None).
+
+    ``per_face_shifts`` come from :func:`face_shifts`. With ``appearance`` (K×S×S maps in
+    the frame of ``reference``, 68×2 crop fractions) the maps are also carried onto each
+    face, through the same spline solve: both warps have the face's landmarks as control
+    points, so one solve serves the expressions' fields and the reference-to-face map.
+    """
+    import cv2
+
+    faces = landmarks.detach().double().cpu().numpy()
+    reference_px = None if reference is None else reference.detach().double().cpu().numpy() * size
+    maps_np = None if appearance is None else appearance.detach().float().cpu().numpy()
+    fields, maps = [], []
+    for face, shifts in zip(faces, per_face_shifts):
+        if maps_np is None or reference_px is None:
+            fields.append(shape_fields(face, shifts, size))
+            continue
+        solved = shape_fields(face, np.concatenate([shifts, (face - reference_px)[None]]), size)
+        fields.append(solved[:-1])
+        grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
+        map_x, map_y = grid_x + solved[-1, 0], grid_y + solved[-1, 1]
+        maps.append(np.stack([cv2.remap(m, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                              for m in maps_np]))
+    device = landmarks.device
+    return torch.from_numpy(np.stack(fields)).to(device), (torch.from_numpy(np.stack(maps)).to(device) if maps else None)
 
 
 def reference_to_face_maps(landmarks: np.ndarray, reference_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

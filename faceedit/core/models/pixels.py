@@ -98,3 +98,19 @@ def model_to_uint8(images: torch.Tensor) -> np.ndarray:
 def model_to_float_pixels(image: torch.Tensor) -> np.ndarray:
     """One C×S×S model image → S×S×C float32 grey levels in [0, 255] (not rounded)."""
     return ((image.float().cpu() + 1.0) * PIXEL_SCALE).clamp(0, 255).permute(1, 2, 0).numpy()
+
+
+def overlay_to_pixels(overlay: torch.Tensor, mask: np.ndarray) -> np.ndarray | None:
+    """One 4×R×R overlay (RGB model units, alpha) → R×R×4 float32 (RGB grey levels, alpha),
+    its alpha multiplied by ``mask`` (S×S, resized to R); None when nothing is covered."""
+    import cv2
+
+    pixels = overlay.float().cpu().permute(1, 2, 0).numpy().copy()
+    resolution = pixels.shape[0]
+    if mask.shape[0] != resolution:
+        mask = cv2.resize(mask, (resolution, resolution), interpolation=cv2.INTER_LINEAR)
+    pixels[..., 3] *= mask
+    if not (pixels[..., 3] > 0).any():
+        return None
+    pixels[..., :3] = np.clip((pixels[..., :3] + 1.0) * PIXEL_SCALE, 0.0, 255.0)
+    return pixels

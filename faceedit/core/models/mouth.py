@@ -1,0 +1,162 @@
+"""The mouth interior: what a warp cannot give when an expression opens the mouth.
+
+A warp can only move the photo's own pixels. Where an expression parts the lips (an
+open smile, surprise, fear), the output pixels between the lips have no source: a warp
+stretches the lips' own texture across the gap, which reads as a pout or a swollen lip.
+A model with a mouth interior paints that gap instead, in an *overlay* over the warped
+face (:class:`faceedit.core.models.contract.Edit`):
+
+- **Where:** the polygon of the inner lips (dlib points 60–67) after the expression's
+  landmark shifts, but only as far as the mouth opens more than it was open in the photo
+  (a mouth that was already open keeps its own, warped interior).
+- **What:** a learned template over *mouth coordinates*: ``u`` runs 0…1 from the left to
+  the right inner mouth corner, ``t`` is the distance below the upper inner lip in inner
+  mouth widths (0…:data:`DEPTH`). Upper teeth hang from the upper lip, so an opening
+  shows teeth near the upper lip and a dark cavity below them, whatever its height.
+  ``faceedit-train geometry --mouth`` learns the template from training photos with open
+  mouths (``trainer/geometry.py``), as RGB *relative to the whites of the eyes*: teeth
+  and sclera are both near-white tissue under the same light, so the ratio holds on every
+  skin tone, where a ratio to skin would make teeth too dark on dark skin and glaring on
+  light skin.
+
+The overlay is drawn at :data:`OVERLAY_SCALE` times the crop's resolution so that the
+lip edge stays crisp when it is carried to a large photo. Pure numpy; runs on the
+model's thread.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+UPPER_INNER_LIP: tuple[int, ...] = (60, 61, 62, 63, 64)
+"""Inner-lip points from the left inner corner to the right, along the upper lip."""
+LOWER_INNER_LIP: tuple[int, ...] = (60, 67, 66, 65, 64)
+"""… and along the lower lip."""
+INNER_MOUTH: tuple[int, ...] = (60, 61, 62, 63, 64, 65, 66, 67)
+"""The inner-lip polygon: the opening of the mouth."""
+LEFT_EYE: tuple[int, ...] = (36, 37, 38, 39, 40, 41)
+RIGHT_EYE: tuple[int, ...] = (42, 43, 44, 45, 46, 47)
+
+DEPTH = 0.6
+"""The template covers ``t`` in [0, DEPTH] inner mouth widths below the upper inner lip."""
+TEMPLATE_ROWS, TEMPLATE_COLUMNS = 40, 64
+OVERLAY_SCALE = 4
+"""The overlay's resolution, in multiples of the model's crop size."""
+OPENING_RAMP = 0.04
+"""An opening this much wider than the photo's own (in inner mouth widths) is painted fully."""
+EYE_WHITE_PERCENTILE = 90.0
+"""The eyes' whites: this percentile of the luminance inside the eye outlines (the iris is darker)."""
+
+
+def _mouth_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Origin (left inner corner), inner mouth width, and the 2×2 matrix whose columns are the
+    mouth's axes (along the corners, and perpendicular, pointing down the face)."""
+    left, right = landmarks[60], landmarks[64]
+    width = float(np.hypot(*(right - left)))
+    along = (right - left) / max(width, 1e-6)
+    down = np.array([-along[1], along[0]])
+    return left, max(width, 1e-6), np.stack([along, down], axis=1)
+
+
+def mouth_coordinates(points: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, t)`` of points (M×2, same pixels as ``landmarks``): see the module docstring."""
+    origin, width, axes = _mouth_frame(landmarks)
+    local = (np.asarray(points, np.float64) - origin) @ axes / width
+    lips = (np.asarray(landmarks, np.float64)[list(UPPER_INNER_LIP)] - origin) @ axes / width
+    upper = np.interp(local[:, 0], lips[:, 0], lips[:, 1])
+    return local[:, 0], local[:, 1] - upper
+
+
+def opening(landmarks: np.ndarray) -> float:
+    """How far the lips are parted: mean gap of the three inner-lip pairs, in inner mouth widths."""
+    points = np.asarray(landmarks, np.float64)
+    _, width, axes = _mouth_frame(points)
+    gaps = [(points[lower] - points[upper]) @ axes[:, 1] for upper, lower in ((61, 67), (62, 66), (63, 65))]
+    return float(np.mean(gaps) / width)
+
+
+def eye_white_level(luma: np.ndarray, landmarks: np.ndarray) -> float:
+    """The brightness of the whites of the eyes (grey levels) in a luminance crop (S×S float).
+
+    Sampled at four times the crop's resolution inside each eye's outline; the brighter
+    eye's :data:`EYE_WHITE_PERCENTILE` counts (one eye may be in shadow).
+    """
+    points = np.asarray(landmarks, np.float64)
+    levels = []
+    for eye in (LEFT_EYE, RIGHT_EYE):
+        outline = points[list(eye)]
+        x0, y0 = np.floor(outline.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 1
+        xs = np.linspace(x0, x1, 4 * (x1 - x0) + 1, dtype=np.float32)
+        ys = np.linspace(y0, y1, 4 * (y1 - y0) + 1, dtype=np.float32)
+        grid_x, grid_y = np.meshgrid(xs, ys)
+        inside = np.zeros(grid_x.shape, np.uint8)
+        polygon = np.round((outline - (x0, y0)) * 4 * 16).astype(np.int32)
+        cv2.fillPoly(inside, [polygon], 1, shift=4)
+        values = cv2.remap(np.asarray(luma, np.float32), grid_x, grid_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if inside.any():
+            levels.append(float(np.percentile(values[inside > 0], EYE_WHITE_PERCENTILE)))
+    return max(levels) if levels else float(np.percentile(luma, EYE_WHITE_PERCENTILE))
+
+
+def sample_interior(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A photo's mouth opening in template coordinates: (rows×columns×C values, rows×columns coverage).
+
+    Coverage is 1 where the template point lies between the inner lips, else 0. For
+    learning the template (``faceedit-train geometry --mouth``).
+    """
+    points = np.asarray(landmarks, np.float64)
+    origin, width, axes = _mouth_frame(points)
+    u = np.linspace(0.0, 1.0, TEMPLATE_COLUMNS)
+    t = np.linspace(0.0, DEPTH, TEMPLATE_ROWS)
+    upper = (points[list(UPPER_INNER_LIP)] - origin) @ axes / width
+    lower = (points[list(LOWER_INNER_LIP)] - origin) @ axes / width
+    upper_v = np.interp(u, upper[:, 0], upper[:, 1])
+    lower_v = np.interp(u, lower[:, 0], lower[:, 1])
+    v = upper_v[None, :] + t[:, None]
+    local = np.stack([np.broadcast_to(u, v.shape), v], axis=-1) * width
+    photo = local @ axes.T + origin
+    values = cv2.remap(np.asarray(image, np.float32), photo[..., 0].astype(np.float32), photo[..., 1].astype(np.float32),
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    coverage = (v <= lower_v[None, :]).astype(np.float32)
+    return values.reshape(TEMPLATE_ROWS, TEMPLATE_COLUMNS, -1), coverage
+
+
+def interior_overlay(
+    landmarks_out: np.ndarray, opening_in: float, template: np.ndarray, eye_white: float, size: int
+) -> np.ndarray | None:
+    """The RGBA overlay (R×R×4 float32, R = OVERLAY_SCALE·size; RGB grey levels, alpha 0…1) that
+    paints the mouth's new opening, or None where the mouth opens no further than it was.
+
+    ``landmarks_out``: the face's 68 points after the edit (crop pixels); ``opening_in``:
+    :func:`opening` of the face as read; ``template``: 3×rows×columns, RGB relative to
+    ``eye_white`` (the face's :func:`eye_white_level`).
+    """
+    points = np.asarray(landmarks_out, np.float64)
+    strength = float(np.clip((opening(points) - opening_in) / OPENING_RAMP, 0.0, 1.0))
+    if strength <= 0.0:
+        return None
+    scale = OVERLAY_SCALE
+    resolution = scale * size
+    # Crop pixel centres → overlay pixel centres: r = (c + 0.5)·scale − 0.5.
+    scaled = (points + 0.5) * scale - 0.5
+    polygon = scaled[list(INNER_MOUTH)]
+    x0, y0 = np.clip(np.floor(polygon.min(axis=0)).astype(int) - 1, 0, resolution - 1)
+    x1, y1 = np.clip(np.ceil(polygon.max(axis=0)).astype(int) + 2, 0, resolution)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    coverage = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cv2.fillPoly(coverage, [np.round((polygon - (x0, y0)) * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
+    rows, cols = np.nonzero(coverage)
+    if rows.size == 0:
+        return None
+    u, t = mouth_coordinates(np.stack([cols + x0, rows + y0], axis=1).astype(np.float64), scaled)
+    map_x = (np.clip(u, 0.0, 1.0) * (TEMPLATE_COLUMNS - 1)).astype(np.float32)[None]
+    map_y = (np.clip(t / DEPTH, 0.0, 1.0) * (TEMPLATE_ROWS - 1)).astype(np.float32)[None]
+    colours = np.stack([cv2.remap(np.ascontiguousarray(channel, np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)[0] for channel in template], axis=-1)
+    overlay = np.zeros((resolution, resolution, 4), np.float32)
+    overlay[rows + y0, cols + x0, :3] = np.clip(colours * eye_white, 0.0, 255.0)
+    overlay[rows + y0, cols + x0, 3] = coverage[rows, cols] * strength
+    return overlay
