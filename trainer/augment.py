@@ -264,10 +264,11 @@ def run_experiment(
     classes = sorted(set(real_y.tolist()))
     synthetic_x = judge_inputs(list(pool.images), size) if len(pool.images) else np.zeros((0, 1, size, size), np.float32)
     runs: list[RunResult] = []
-    for count in config.counts:
-        x = np.concatenate([real_x, synthetic_x[:count]])
-        y = np.concatenate([real_y, pool.labels[:count]])
-        for seed in config.seeds:
+    # Seed-major: a run stopped early still has every count for the seeds it finished.
+    for seed in config.seeds:
+        for count in config.counts:
+            x = np.concatenate([real_x, synthetic_x[:count]])
+            y = np.concatenate([real_y, pool.labels[:count]])
             start = time.perf_counter()
             judge_config = replace(config.judge, seed=seed)
             net, steps, _ = train_judge(x, y, judge_config, "cpu")

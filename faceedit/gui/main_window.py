@@ -241,6 +241,7 @@ class MainWindow(QMainWindow):
             action.setChecked(self._precision == precision)
             precisions.addAction(action)
         self.tools_menu = bar.addMenu("&Tools")
+        self._action(self.tools_menu, "Find Similar &Expressions…", self.find_similar, "Ctrl+F")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About faceedit", self.about)
 
@@ -397,6 +398,26 @@ class MainWindow(QMainWindow):
             return
         state = self.live_targets()
         BatchDialog(self, self._model.path, self._device, state, self._precision).exec()
+
+    def find_similar(self) -> None:
+        """Faces of a folder ranked by expression against the selected face (modeless; its runner has its own model copy)."""
+        from faceedit.gui.search_dialog import SearchDialog
+
+        if self._model is None:
+            QMessageBox.warning(self, "faceedit", "Load a model first (Model → Open Model…)")
+            return
+        photo = self._photo
+        if photo is None or not photo.recognised or self.selected >= len(photo.recognised):
+            QMessageBox.information(self, "faceedit", "Open a photo with a face first: its selected face is what is searched for.")
+            return
+        folder = self.settings.folder("search") or (str(photo.path.parent) if photo.path else "")
+        dialog = SearchDialog(self, self._model.path, self._device, self._precision, tuple(photo.recognised[self.selected]),
+                              photo.pixels, photo.boxes[self.selected], photo.name, photo.path, self.selected, folder,
+                              open_photo=self.open_photo)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.folder_edit.textChanged.connect(lambda text: self.settings.set_folder("search", text) if Path(text).is_dir() else None)
+        self.search_dialog = dialog
+        dialog.show()
 
     def retrain(self) -> None:
         """The retrain dialog: modeless, so editing goes on while a model trains."""
