@@ -39,7 +39,7 @@ from video_clips import decode_audio, make_clip  # noqa: E402
 
 from faceedit.core.expressions import ExpressionTargets  # noqa: E402
 from faceedit.core.video import probe_video, transcode  # noqa: E402
-from faceedit.core.video_edit import Timeline, VideoEditJob, edit_video  # noqa: E402
+from faceedit.core.video_edit import VIDEO_DETECT_EVERY, Timeline, VideoEditJob, edit_video  # noqa: E402
 
 FPS = 30
 HAPPY = Timeline(ExpressionTargets().with_value("happiness", 1.0))
@@ -83,7 +83,7 @@ def _fps_runs(clip: Path, folder: Path, runs: int, run) -> list[float]:  # noqa:
 def _track_only(source: Path, out: Path) -> None:
     from faceedit.core.tracking import FaceTracker, TrackerConfig
 
-    tracker = FaceTracker(TrackerConfig(detect_every=5))  # as core/video_edit.FrameEditor's
+    tracker = FaceTracker(TrackerConfig(detect_every=VIDEO_DETECT_EVERY))  # as FrameEditor
 
     def track(frame):  # noqa: ANN001, ANN202
         tracker.update(frame.pixels, frame.time)

@@ -36,6 +36,12 @@ if TYPE_CHECKING:  # the editor pulls in torch, the tracker cv2 and dlib: the GU
     from faceedit.core.video import EncodingPlan, VideoInfo
 
 
+VIDEO_ENCODING_MAX_AGE = 2.0
+"""Seconds (of video time) a steady face's encoding is reused before it is read again."""
+VIDEO_DETECT_EVERY = 5
+"""Full face detection every this many frames (the webcam's 10 would let a face entering wait longer)."""
+
+
 @dataclass(frozen=True)
 class Keyframe:
     """One expression's target at one time (seconds)."""
@@ -172,8 +178,11 @@ class FrameEditor:
         self.timeline, self.face_index = timeline, face_index
         if tracker is not None:
             tracker.reset()
-        self.tracker = tracker or FaceTracker(tracker_config or TrackerConfig(detect_every=5))
-        self.live = LiveEditor(editor)
+        self.tracker = tracker or FaceTracker(tracker_config or TrackerConfig(detect_every=VIDEO_DETECT_EVERY))
+        # A file is edited offline: a steady face keeps its encoding for up to 2 s (the webcam's
+        # 1 s refreshes sooner); each re-encode can shift the edit slightly, so fewer is steadier
+        # too. A change of expression still re-encodes at once (LiveEditor's tolerance).
+        self.live = LiveEditor(editor, max_age=VIDEO_ENCODING_MAX_AGE)
         self._chosen_track: int | None = None
         self.tracks_seen: set[int] = set()
         self.frames_with_faces = self.frames_changed = 0
