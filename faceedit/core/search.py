@@ -281,8 +281,6 @@ def update_index(
     next search's time. A stop request ends reading early and returns what is indexed
     (``cancelled``), with the photos not yet read left out of the index and the cache.
     """
-    from faceedit.core.batch import find_photos
-
     folder = Path(folder)
     if not folder.is_dir():
         raise FaceeditError(f"{folder} is not a folder")
@@ -297,19 +295,13 @@ def update_index(
         for row, path in enumerate(old.paths):
             old_rows.setdefault(path, []).append(row)
 
-    photos = find_photos(folder)
-    stamps: list[tuple[Path, str, int, int]] = []
-    for photo in photos:
-        try:
-            stat = photo.stat()
-        except OSError:
-            continue  # vanished while listing
-        stamps.append((photo, _relative(photo, folder), stat.st_size, stat.st_mtime_ns))
+    stamps = scan_folder(folder)
     seen = {rel for _, rel, _, _ in stamps}
     removed = sum(1 for path in old_files if path not in seen)
 
     files: list[FileStamp] = []
-    paths: list[str] = []
+    kept: list[int] = []  # rows of the old index still current
+    paths: list[str] = []  # new rows …
     faces: list[int] = []
     boxes: list[tuple[int, int, int, int]] = []
     vectors: list[np.ndarray] = []
@@ -318,14 +310,9 @@ def update_index(
     cancelled = False
     for photo, rel, size, mtime in stamps:
         cached = old_files.get(rel)
-        if _current(cached, size, mtime) and old is not None:
-            assert cached is not None
+        if old is not None and cached is not None and _current(cached, size, mtime):
             files.append(cached)
-            for row in old_rows.get(rel, []):
-                paths.append(rel)
-                faces.append(int(old.faces[row]))
-                boxes.append(tuple(int(v) for v in old.boxes[row]))
-                vectors.append(old.vectors[row])
+            kept.extend(old_rows.get(rel, ()))
             reused += 1
             continue
         if should_stop is not None and should_stop():
@@ -345,16 +332,54 @@ def update_index(
         if progress is not None:
             progress(read, len(to_read), photo)
     k = len(expressions)
-    index = ExpressionIndex(
-        folder, digest, expressions, files, paths, np.array(faces, np.int32),
-        np.array(boxes, np.int32).reshape(-1, 4), np.array(vectors, np.float32).reshape(-1, k),
-    )
+    rows = np.array(kept, np.int64)
+    all_paths = np.array(([old.paths[i] for i in kept] if old else []) + paths, dtype=str)
+    all_faces = np.concatenate([old.faces[rows] if old else np.zeros(0, np.int32), np.array(faces, np.int32)])
+    all_boxes = np.concatenate([old.boxes[rows] if old else np.zeros((0, 4), np.int32), np.array(boxes, np.int32).reshape(-1, 4)])
+    all_vectors = np.concatenate([old.vectors[rows] if old else np.zeros((0, k), np.float32),
+                                  np.array(vectors, np.float32).reshape(-1, k)])
+    # One order whatever the cache held (photo path, then face): ties rank alike every time.
+    order = np.lexsort((all_faces, all_paths)) if len(all_paths) else np.zeros(0, np.int64)
+    index = ExpressionIndex(folder, digest, expressions, files, all_paths[order].tolist(), all_faces[order].astype(np.int32),
+                            all_boxes[order].astype(np.int32), all_vectors[order].astype(np.float32))
     if cache is not None and (read or removed or old is None):
         try:
             save_index(index, cache)
         except (OSError, FaceeditError):
             pass  # a cache that cannot be written only costs time next search
     return IndexUpdate(index, read, reused, removed, cache, cancelled)
+
+
+def scan_folder(folder: Path) -> list[tuple[Path, str, int, int]]:
+    """(path, relative path, size, mtime_ns) of every photo under ``folder``, recursively, sorted.
+
+    Hidden files and folders are skipped, as ``faceedit batch`` skips them. ``os.scandir``
+    gives each entry's stat with the listing, which keeps a warm search of a large folder
+    quick.
+    """
+    from faceedit.core.imageio import SUPPORTED_SUFFIXES
+
+    found: list[tuple[Path, str, int, int]] = []
+    pending = [(str(folder), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # unreadable or vanished folder: nothing to index there
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    pending.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SUPPORTED_SUFFIXES:
+                    stat = entry.stat()
+                    found.append((Path(entry.path), prefix + entry.name, stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                continue  # vanished while listing
+    found.sort(key=lambda item: item[1])
+    return found
 
 
 def _current(stamp: FileStamp | None, size: int, mtime_ns: int) -> bool:
