@@ -491,7 +491,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
               f"{f', {len(index.unreadable)} unreadable skipped' if index.unreadable else ''})", file=sys.stderr)
         for hit in hits:
             strongest = max(hit.expression, key=hit.expression.get) if hit.expression else ""
-            print(f"{hit.rank:>3}  {hit.score:.3f}  {hit.path} face {hit.face}  ({strongest} {hit.expression.get(strongest, 0):.2f})")
+            level = hit.expression.get(strongest, 0.0)
+            reading = f"{strongest} {level:.2f}" if level >= 0.3 else "neutral"  # every intensity below 0.3
+            print(f"{hit.rank:>3}  {hit.score:.3f}  {hit.path} face {hit.face}  ({reading})")
     return 0
 
 
