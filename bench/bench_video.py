@@ -55,12 +55,17 @@ def _size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _check(source: Path, output: Path) -> str:
-    from video_clips import video_frames
+def _pts(path: Path) -> list[int]:
+    """Every frame's time stamp, frames streamed (holding a long clip's pixels would be the peak memory)."""
+    from faceedit.core.video import VideoReader
 
+    with VideoReader(path) as reader:
+        return [frame.pts for frame in reader.frames()]
+
+
+def _check(source: Path, output: Path) -> str:
     before, after = probe_video(source), probe_video(output)
-    pts_in, _, _ = video_frames(source)
-    pts_out, _, _ = video_frames(output)
+    pts_in, pts_out = _pts(source), _pts(output)
     audio_in, audio_out = decode_audio(source), decode_audio(output)
     same_audio = audio_in.shape == audio_out.shape and bool((audio_in == audio_out).all())
     return (f"frames {after.frames}/{before.frames} ({'equal' if pts_in == pts_out else 'DIFFERENT'} time stamps), "
@@ -92,6 +97,27 @@ def _track_only(source: Path, out: Path) -> None:
     transcode(source, out, track)
 
 
+def _steadiness(edited: Path, plain: Path) -> str:
+    """How much the edit changes from frame to frame: per frame, the mean |edited − unedited|
+    over the pixels the edit touches; a pop (a re-encode that shifts the edit) or a frame
+    where the face was lost shows as a large step."""
+    import numpy as np
+
+    from faceedit.core.video import VideoReader
+
+    strengths = []
+    with VideoReader(edited) as a, VideoReader(plain) as b:
+        for fa, fb in zip(a.frames(), b.frames()):
+            delta = np.abs(fa.pixels.astype(np.int16) - fb.pixels).max(axis=2)
+            touched = delta > 8
+            strengths.append(float(delta[touched].mean()) if touched.any() else 0.0)
+    values = np.array(strengths)
+    steps = np.abs(np.diff(values))
+    return (f"edit strength per frame {values.mean():.1f} levels (min {values.min():.1f}, max {values.max():.1f}); "
+            f"frame-to-frame step median {np.median(steps):.2f}, 99th percentile {np.percentile(steps, 99):.2f}, "
+            f"max {steps.max():.2f}; frames with no edit {int((values == 0).sum())}")
+
+
 def _line(name: str, rates: list[float]) -> str:
     return (f"  {name:<34} median {statistics.median(rates):6.1f} frames/s   "
             f"(range {min(rates):.1f}–{max(rates):.1f}, n={len(rates)})")
@@ -104,6 +130,7 @@ def main() -> int:
     parser.add_argument("--hd-seconds", type=float, default=4.0, help="clip length at 1920×1080")
     parser.add_argument("--long-seconds", type=float, default=300.0, help="the memory clip's length (0 = skip)")
     parser.add_argument("--long-size", type=_size, default=(640, 360), help="the memory clip's size, WxH")
+    parser.add_argument("--skip-speed", action="store_true", help="only the long clip's memory (a clean peak)")
     parser.add_argument("--model", metavar="FILE", help="model file (default: the bundled model)")
     parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
@@ -121,7 +148,8 @@ def main() -> int:
           f"torch threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
         folder = Path(tmp)
-        for name, size, seconds in (("640×480", (640, 480), args.seconds), ("1920×1080", (1920, 1080), args.hd_seconds)):
+        sizes = () if args.skip_speed else (("640×480", (640, 480), args.seconds), ("1920×1080", (1920, 1080), args.hd_seconds))
+        for name, size, seconds in sizes:
             clip = make_clip(folder / f"clip-{size[0]}.mp4", frames=int(seconds * FPS), fps=FPS, size=size,
                              face_fraction=0.6).path
             print(f"\n[{name}, {int(seconds * FPS)} frames at {FPS} fps, H.264 + AAC]")
@@ -137,9 +165,11 @@ def main() -> int:
             print(_line("decode → encode only (no tracking)", codec_rates))
             tracked = _fps_runs(clip, folder, args.runs, _track_only)
             print(_line("decode → track → encode (no edit)", tracked))
-            out = folder / "check.mp4"
+            out, plain = folder / "check.mp4", folder / "plain.mp4"
             edit(clip, out)
             print(f"  check: {_check(clip, out)}")
+            transcode(clip, plain, lambda f: f.pixels)
+            print(f"  steadiness: {_steadiness(out, plain)}")
             print(f"  load average now: {os.getloadavg()[0]:.1f}")
             clip.unlink()
 
