@@ -71,12 +71,18 @@ def draw(model_path: Path, london: Path, ids: list[str], out: Path) -> None:
         width = int(landmarks[16, 0] - landmarks[0, 0])
         face_centre = landmarks.mean(axis=0)
         face = lambda image: np.asarray(Image.fromarray(_crop(image, face_centre, int(0.75 * width), int(0.85 * width))).resize((170, 193)))  # noqa: E731
-        sheet_rows.append([face(neutral)] + [face(at({e: 1.0})) for e in EXPRESSIONS] + [face(smile)])
+        # The real smile is framed by its own landmarks (the person moved between the photos).
+        smile_landmarks = detector.detect(smile)[0].landmarks
+        smile_shift = smile_landmarks.mean(axis=0) - face_centre
+        smile_face = _crop(smile, face_centre + smile_shift, int(0.75 * width), int(0.85 * width))
+        smile_face = np.asarray(Image.fromarray(smile_face).resize((170, 193)))
+        sheet_rows.append([face(neutral)] + [face(at({e: 1.0})) for e in EXPRESSIONS] + [smile_face])
         ramp_rows.append([face(neutral)] + [face(at({e: level})) for e in ("happiness", "surprise") for level in (0.25, 0.5, 0.75, 1.0)])
         mouth_centre = landmarks[48:68].mean(axis=0)
         mouth_width = int(landmarks[54, 0] - landmarks[48, 0])
         mouth = lambda image: _crop(image, mouth_centre, mouth_width, int(0.55 * mouth_width))  # noqa: E731
-        tiles = [mouth(neutral), mouth(at({"happiness": 1.0})), mouth(at({"surprise": 1.0})), mouth(smile)]
+        smile_mouth = _crop(smile, smile_landmarks[48:68].mean(axis=0), mouth_width, int(0.55 * mouth_width))
+        tiles = [mouth(neutral), mouth(at({"happiness": 1.0})), mouth(at({"surprise": 1.0})), smile_mouth]
         mouth_rows.append([np.asarray(Image.fromarray(t).resize((360, 200), Image.LANCZOS)) for t in tiles])
     headers_sheet = ["input", *(f"{e} 1.0" for e in EXPRESSIONS), "real smile"]
     headers_ramp = ["input", *(f"{e[:5]} {level}" for e in ("happiness", "surprise") for level in (0.25, 0.5, 0.75, 1.0))]

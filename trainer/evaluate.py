@@ -19,8 +19,12 @@ a prepared dataset. Numbers written to ``metrics.json``:
   measures the model, not the app).
 - ``monotonicity``: Spearman correlation between slider level and the judge's probability
   of the target expression, per face, averaged.
-- ``sharpness`` / ``saturation``: variance of the Laplacian and mean HSV saturation inside
-  the face mask, before and after the edits at 1.0 (do edits blur or wash out colour?).
+- ``sharpness`` / ``saturation``: variance of the Laplacian inside the face mask without
+  the mouth (an opening mouth adds edges of its own) and mean HSV saturation inside the
+  face mask, before and after the edits at 1.0 (do edits blur or wash out colour?).
+- ``colour_per_face``: face by face, the worst change of mean saturation and of
+  (saturation-weighted, circular) mean hue over every edit above 0; the fraction of faces
+  within ±10 % and ±5° at every intensity.
 
 Expressions the judge never saw in training get ``null`` accuracy and monotonicity: a
 judge cannot vouch for a class it does not know.
@@ -168,6 +172,50 @@ def mean_saturation(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(values.mean()) if values.size else 0.0
 
 
+def mean_hue(image: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Circular mean HSV hue in degrees of an RGB uint8 image over ``mask``, weighted by saturation."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV_FULL).astype(np.float64)
+    angle = hsv[:, :, 0] / 256.0 * 2 * np.pi
+    weight = hsv[:, :, 1] / 255.0
+    if mask is not None:
+        angle, weight = angle[mask], weight[mask]
+    return float(np.degrees(np.arctan2((weight * np.sin(angle)).sum(), (weight * np.cos(angle)).sum())))
+
+
+def mouth_excluded(mask: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``mask`` without the mouth (the hull of the lips, grown by a fifth of its width): the
+    face region whose sharpness an edit must keep (an opening mouth adds edges of its own)."""
+    lips = np.asarray(landmarks, np.float64)[48:68]
+    centre = lips.mean(axis=0)
+    grown = centre + (lips - centre) * 1.4
+    mouth = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(mouth, cv2.convexHull(np.round(grown).astype(np.int32)), 1)
+    return mask & (mouth == 0)
+
+
+SATURATION_TOLERANCE = 0.10
+HUE_TOLERANCE = 5.0
+"""Issue targets for colour, per face: saturation within ±10 %, hue within ±5°, at every intensity."""
+
+
+@dataclass(frozen=True)
+class ColourPerFace:
+    """Colour kept face by face (not averaged): the worst face, and how many stay within the targets."""
+
+    worst_saturation_change: float  # max over faces and renders of |saturation ratio − 1|
+    worst_hue_shift: float  # degrees, max over faces and renders of |hue shift|
+    faces_within: float  # fraction of faces whose every render stays within both tolerances
+
+    def to_json(self) -> dict[str, float | None]:
+        return {
+            "worst_saturation_change": _round(self.worst_saturation_change),
+            "worst_hue_shift_degrees": _round(self.worst_hue_shift),
+            "faces_within": _round(self.faces_within),
+            "saturation_tolerance": SATURATION_TOLERANCE,
+            "hue_tolerance_degrees": HUE_TOLERANCE,
+        }
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -267,6 +315,7 @@ class EvaluationResult:
     template_matches: bool  # the model's alignment template is the prepared crops' one
     seconds: float
     contact_sheet: np.ndarray = field(repr=False, compare=False)
+    colour: ColourPerFace | None = None  # None when no face was edited
 
     def summary(self) -> dict[str, float]:
         """Flat name → number, for a model file's ``metrics`` (unmeasurable values left out)."""
@@ -299,6 +348,7 @@ class EvaluationResult:
             "monotonicity": {**self.monotonicity.to_json(), "levels": list(self.levels)},
             "sharpness": self.sharpness.to_json(),
             "saturation": self.saturation.to_json(),
+            "colour_per_face": None if self.colour is None else self.colour.to_json(),
             "judge": {**asdict(self.judge), **{
                 "test_accuracy": _round(self.judge.test_accuracy),
                 "balanced_accuracy": _round(self.judge.balanced_accuracy),
@@ -334,6 +384,7 @@ class _Accumulator:
     sharp_after: list[float] = field(default_factory=list)
     sat_before: list[float] = field(default_factory=list)
     sat_after: list[float] = field(default_factory=list)
+    colour_worst: list[tuple[float, float]] = field(default_factory=list)  # per face: (|Δsat|, |Δhue|) worst over renders
     spaces: set[str] = field(default_factory=set)
     renders: int = 0
     sheet: list[tuple[np.ndarray, dict[tuple[str, float], np.ndarray]]] = field(default_factory=list)
@@ -479,10 +530,15 @@ def _evaluate_face(ctx: _Context, record: FaceRecord, acc: _Accumulator, *, edit
 
     mask = encoded.mask > 0.5
     full = [renders[(e, 1.0)] for e in EXPRESSIONS]
-    acc.sharp_before.append(laplacian_variance(crop, mask))
-    acc.sharp_after.append(float(np.mean([laplacian_variance(r, mask) for r in full])))
-    acc.sat_before.append(mean_saturation(crop, mask))
+    outside_mouth = mouth_excluded(mask, landmarks)
+    acc.sharp_before.append(laplacian_variance(crop, outside_mouth))
+    acc.sharp_after.append(float(np.mean([laplacian_variance(r, outside_mouth) for r in full])))
+    saturation, hue = mean_saturation(crop, mask), mean_hue(crop, mask)
+    acc.sat_before.append(saturation)
     acc.sat_after.append(float(np.mean([mean_saturation(r, mask) for r in full])))
+    changes = [(abs(mean_saturation(r, mask) / max(saturation, 1e-6) - 1.0),
+                abs((mean_hue(r, mask) - hue + 180.0) % 360.0 - 180.0)) for (_, level), r in renders.items() if level > 0]
+    acc.colour_worst.append((max(c[0] for c in changes), max(c[1] for c in changes)))
 
     distances, space = _identity_distances(ctx, record, crop, landmarks, full)
     acc.spaces.add(space)
@@ -698,9 +754,17 @@ def evaluate_model(
         template_matches=bool(np.allclose(model.info.template, np.asarray(info.template, np.float64), atol=1e-6)),
         seconds=time.perf_counter() - start,
         contact_sheet=contact_sheet(acc.sheet, sheet_levels, footer=_sheet_footer(model.info.name, info.root, under)),
+        colour=_colour(acc.colour_worst),
     )
     _check_finite(result)
     return result
+
+
+def _colour(worst: list[tuple[float, float]]) -> ColourPerFace | None:
+    if not worst:
+        return None
+    within = [sat <= SATURATION_TOLERANCE and hue <= HUE_TOLERANCE for sat, hue in worst]
+    return ColourPerFace(max(w[0] for w in worst), max(w[1] for w in worst), float(np.mean(within)))
 
 
 def _sheet_footer(model_name: str, root: str, under: Path | None) -> str:
@@ -796,6 +860,9 @@ def _report(result: EvaluationResult) -> str:
             f"same person {result.identity_same_person_rate:.0%})",
             f"reconstruction PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}",
             f"sharpness ×{result.sharpness.ratio:.2f}, saturation ×{result.saturation.ratio:.2f} after editing",
+            *([f"colour per face: worst saturation change {result.colour.worst_saturation_change:.1%}, worst hue shift "
+               f"{result.colour.worst_hue_shift:.1f}°, {result.colour.faces_within:.0%} of faces within ±10 % and ±5°"]
+              if result.colour is not None else []),
             f"{result.counts.edited_faces} of {result.counts.test_faces} test faces edited"
             + (f" (of the {result.counts.test_faces_under} from {result.counts.edited_under})" if result.counts.edited_under else "")
             + f", {result.seconds:.1f} s",

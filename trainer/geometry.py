@@ -220,23 +220,23 @@ MIN_OPENING = 0.08
 CAVITY_PRIOR = 2.0
 """Where fewer photos than about this cover a template point, its colour leans to the cavity's."""
 DARK = 0.35
-"""Interior pixels darker than this fraction of the eyes' whites count as the cavity."""
+"""Interior pixels darker than this fraction of the face's light level count as the cavity."""
 
 
 @dataclass(frozen=True)
 class MouthTemplate:
     """The learned mouth interior (:mod:`faceedit.core.models.mouth`) and what it rests on."""
 
-    template: np.ndarray  # 3×rows×columns, RGB relative to the whites of the eyes
+    template: np.ndarray  # 3×rows×columns, RGB relative to the face's light level (mouth.light_level)
     photos: int  # training photos with open mouths it was learned from
-    cavity: np.ndarray  # RGB of the cavity, relative to the whites of the eyes
+    cavity: np.ndarray  # RGB of the cavity, relative to the face's light level
 
 
 def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> MouthTemplate:
     """The mouth interior from training photos (any expression) whose lips are parted.
 
     Each source photo is sampled at its own resolution in mouth coordinates; its colours
-    are divided by the whites of its eyes, measured as the model will measure them (in
+    are divided by the face's light level, measured as the model will measure it (in
     the model's aligned crop of ``size`` with its alignment ``template_points``). Only
     colour photos count: a greyscale source has no colour to teach. Where few photos cover
     a point (deep in a wide-open mouth, which smiles seldom show), the template leans to
@@ -264,9 +264,9 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
             if np.abs(channels[..., 0] - channels[..., 1]).max() <= 2 and np.abs(channels[..., 1] - channels[..., 2]).max() <= 2:
                 continue
             aligned = align_face(pixels, points, size, template_points)
-            white = mouth.eye_white_level(rgb_to_luma(aligned.crop)[:, :, 0].astype(np.float32), aligned.landmarks)
+            light = mouth.light_level(rgb_to_luma(aligned.crop)[:, :, 0].astype(np.float32), aligned.landmarks)
             values, covered = mouth.sample_interior(pixels, points)
-            ratio = values / max(white, 1.0)
+            ratio = values / max(light, 1.0)
             total += ratio * covered[..., None]
             coverage += covered
             luma = ratio @ np.array([0.299, 0.587, 0.114])
@@ -358,7 +358,7 @@ def run_geometry(args: argparse.Namespace) -> int:
     if args.mouth:
         mouth_template = fit_mouth(list(args.prepared), info.config.image_size, info.template)
         print(f"mouth interior from {mouth_template.photos} training photos with parted lips; "
-              f"cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the eyes' whites")
+              f"cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the light level")
     with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template)
     print(f"wrote {args.output}")
     return 0

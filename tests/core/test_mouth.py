@@ -33,7 +33,7 @@ def test_mouth_coordinates_run_from_corner_to_corner_and_down_from_the_upper_lip
 
 
 def _template(upper: float, lower: float) -> np.ndarray:
-    """A template that is ``upper`` (relative to the eyes' whites) in its top half and ``lower`` below."""
+    """A template that is ``upper`` (relative to the light level) in its top half and ``lower`` below."""
     template = np.full((3, mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS), lower, np.float32)
     template[:, : mouth.TEMPLATE_ROWS // 4] = upper
     return template
@@ -53,12 +53,12 @@ def test_overlay_paints_only_the_new_opening_with_teeth_under_the_upper_lip() ->
     assert cols.min() >= 12 * scale and cols.max() <= 53 * scale and rows.min() >= 34 * scale - 1 and rows.max() <= 46 * scale + 2
     below_upper_lip = overlay[int(35 * scale), 32 * scale, :3]
     deep = overlay[int(45.5 * scale), 32 * scale, :3]
-    assert np.allclose(below_upper_lip, 200.0, atol=1.0)  # teeth: 1.0 × the eyes' whites
+    assert np.allclose(below_upper_lip, 200.0, atol=1.0)  # teeth: 1.0 × the light level
     assert np.allclose(deep, 40.0, atol=1.0)  # cavity: 0.2 ×
     assert (overlay[~(overlay[..., 3] > 0)] == 0).all()
 
 
-def test_eye_white_level_reads_the_bright_part_of_the_eyes() -> None:
+def test_light_level_reads_the_whites_of_the_eyes_or_brighter_skin() -> None:
     luma = np.full((64, 64), 90.0, np.float32)
     points = _mouth_landmarks()
     for eye, cx in ((mouth.LEFT_EYE, 20.0), (mouth.RIGHT_EYE, 44.0)):
@@ -66,7 +66,11 @@ def test_eye_white_level_reads_the_bright_part_of_the_eyes() -> None:
         points[list(eye)] = np.stack([cx + 5 * np.cos(angles), 24 + 2.5 * np.sin(angles)], axis=1)
     luma[21:28, 12:52] = 230.0  # the whites
     luma[21:28, 18:23] = 40.0  # an iris
-    assert mouth.eye_white_level(luma, points) == pytest.approx(230.0, abs=5.0)
+    assert mouth.light_level(luma, points) == pytest.approx(230.0, abs=5.0)
+    # Eyes in shadow (or blurred into dark lids) on bright skin: the skin sets the level.
+    luma[21:28, 12:52] = 70.0
+    luma[18:23, 30:35] = 160.0  # where the cheek points of these landmarks fall
+    assert mouth.light_level(luma, points) == pytest.approx(160.0)
 
 
 def test_painting_an_overlay_changes_only_where_alpha_is_positive() -> None:

@@ -35,7 +35,9 @@ from trainer.evaluate import (
     add_evaluate_arguments,
     evaluate_model,
     laplacian_variance,
+    mean_hue,
     mean_saturation,
+    mouth_excluded,
     output_paths,
     psnr,
     run_evaluate,
@@ -198,6 +200,20 @@ def _synthetic_faces(count: int, rng: np.random.Generator) -> tuple[list[np.ndar
     return crops, np.array(labels)
 
 
+def test_hue_and_the_mouth_free_mask() -> None:
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 200
+    assert mean_hue(red) == pytest.approx(0.0, abs=1.0)
+    green = red[..., [1, 0, 2]]
+    assert mean_hue(green) == pytest.approx(120.0, abs=2.0)
+    half = np.concatenate([red, green], axis=1)
+    assert mean_hue(half, np.concatenate([np.ones((8, 8), bool), np.zeros((8, 8), bool)], axis=1)) == pytest.approx(0.0, abs=1.0)
+    landmarks = np.zeros((68, 2))
+    landmarks[48:68] = [(20 + 10 * math.cos(a), 40 + 4 * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 20, endpoint=False)]
+    mask = mouth_excluded(np.ones((64, 64), bool), landmarks)
+    assert not mask[40, 20] and not mask[40, 33] and mask[40, 40] and mask[20, 20]
+
+
 def test_judge_learns_a_learnable_problem() -> None:
     rng = np.random.default_rng(3)
     train_crops, train_labels = _synthetic_faces(80, rng)
@@ -247,13 +263,16 @@ def test_metrics_are_complete_and_in_range(first_run: EvaluationResult, model_pa
     assert 0.0 < r.psnr < 60.0 and -1.0 <= r.ssim <= 1.0
     assert r.sharpness.before > 0 and r.sharpness.after > 0
     assert 0.0 < r.saturation.before <= 1.0 and 0.0 <= r.saturation.after <= 1.0
+    assert r.colour is not None and r.colour.worst_saturation_change >= 0.0 and 0.0 <= r.colour.worst_hue_shift <= 180.0
+    assert 0.0 <= r.colour.faces_within <= 1.0
     assert r.template_matches
 
     paths = output_paths(model_path, None)
     assert paths.folder == model_path.parent / "tiny-eval"
     write_outputs(r, paths)
     saved = json.loads(paths.metrics.read_text())
-    for key in ("expression_accuracy", "identity_distance", "reconstruction", "monotonicity", "sharpness", "saturation", "judge", "counts", "model", "summary"):
+    for key in ("expression_accuracy", "identity_distance", "reconstruction", "monotonicity", "sharpness", "saturation",
+                "colour_per_face", "judge", "counts", "model", "summary"):
         assert key in saved, key
     assert saved["prepared"] == str(prepared.resolve())
     assert saved["model"]["image_size"] == SIZE

@@ -251,7 +251,7 @@ class ExprGANReading(FaceReading):
     images: torch.Tensor | None = None  # N×C×S×S the faces as read (mean_ratio scales them)
     landmarks: np.ndarray | None = None  # N×68×2 crop px (mouth-interior models)
     face_shifts: np.ndarray | None = None  # N×K×68×2 each expression's shifts on these faces, crop px
-    eye_white: np.ndarray | None = None  # N, grey levels of the whites of the eyes
+    light: np.ndarray | None = None  # N, each face's light level (grey levels; mouth.light_level)
     opening: np.ndarray | None = None  # N, how far each face's lips were parted (inner mouth widths)
 
 
@@ -281,7 +281,7 @@ class Generator(nn.Module):
             size = config.image_size
             self.register_buffer("appearance_log_ratio", torch.zeros(config.num_expressions, size, size))
         if config.mouth_interior:
-            # 3×rows×columns: the mouth interior's RGB relative to the whites of the eyes, over
+            # 3×rows×columns: the mouth interior's RGB relative to the face's light level, over
             # mouth coordinates (learned by `faceedit-train geometry --mouth`).
             from faceedit.core.models.mouth import TEMPLATE_COLUMNS, TEMPLATE_ROWS
 
@@ -324,14 +324,14 @@ class Generator(nn.Module):
         reading = ExprGANReading(encoding.intensities, encoding.z, base, fields, maps, images if mean_ratio else None)
         if not self.config.mouth_interior:
             return reading
-        from faceedit.core.models.mouth import eye_white_level, opening
+        from faceedit.core.models.mouth import light_level, opening
 
         points = landmarks.detach().double().cpu().numpy()
         pixels = [model_to_float_pixels(image) for image in images]
         luma = [p @ np.asarray(LUMA, np.float32) if p.shape[-1] == 3 else p[..., 0] for p in pixels]
         return replace(
             reading, landmarks=points, face_shifts=shifts,
-            eye_white=np.array([eye_white_level(l, p) for l, p in zip(luma, points)]),
+            light=np.array([light_level(l, p) for l, p in zip(luma, points)]),
             opening=np.array([opening(p) for p in points]),
         )
 
@@ -354,7 +354,7 @@ class Generator(nn.Module):
 
     def _mouth_overlay(self, reading: ExprGANReading, steps: torch.Tensor) -> torch.Tensor | None:
         """N×4×R×R (RGB in model units, alpha 0…1), or None where no mouth opens further."""
-        if reading.face_shifts is None or reading.landmarks is None or reading.eye_white is None or reading.opening is None:
+        if reading.face_shifts is None or reading.landmarks is None or reading.light is None or reading.opening is None:
             return None
         from faceedit.core.models.mouth import OVERLAY_SCALE, interior_overlay
 
@@ -364,7 +364,7 @@ class Generator(nn.Module):
         overlays = []
         for n in range(step_np.shape[0]):
             moved = reading.landmarks[n] + np.einsum("k,kpc->pc", step_np[n], reading.face_shifts[n])
-            overlays.append(interior_overlay(moved, float(reading.opening[n]), template, float(reading.eye_white[n]), size))
+            overlays.append(interior_overlay(moved, float(reading.opening[n]), template, float(reading.light[n]), size))
         if all(o is None for o in overlays):
             return None
         resolution = OVERLAY_SCALE * size

@@ -14,10 +14,10 @@ face (:class:`faceedit.core.models.contract.Edit`):
   mouth widths (0…:data:`DEPTH`). Upper teeth hang from the upper lip, so an opening
   shows teeth near the upper lip and a dark cavity below them, whatever its height.
   ``faceedit-train geometry --mouth`` learns the template from training photos with open
-  mouths (``trainer/geometry.py``), as RGB *relative to the whites of the eyes*: teeth
-  and sclera are both near-white tissue under the same light, so the ratio holds on every
-  skin tone, where a ratio to skin would make teeth too dark on dark skin and glaring on
-  light skin.
+  mouths (``trainer/geometry.py``), as RGB *relative to the face's light level*
+  (:func:`light_level`: the whites of the eyes, or the cheeks where brighter), so that
+  teeth follow the photo's exposure. A ratio to the skin alone would make teeth grey on
+  dark skin and glaring on light skin.
 
 The overlay is drawn at :data:`OVERLAY_SCALE` times the crop's resolution so that the
 lip edge stays crisp when it is carried to a large photo. Pure numpy; runs on the
@@ -45,8 +45,10 @@ OVERLAY_SCALE = 4
 """The overlay's resolution, in multiples of the model's crop size."""
 OPENING_RAMP = 0.04
 """An opening this much wider than the photo's own (in inner mouth widths) is painted fully."""
-EYE_WHITE_PERCENTILE = 90.0
+EYE_WHITE_PERCENTILE = 99.0
 """The eyes' whites: this percentile of the luminance inside the eye outlines (the iris is darker)."""
+CHEEK_POINTS: tuple[tuple[int, int], ...] = ((2, 31), (14, 35), (3, 48), (13, 54))
+"""Midpoints of these landmark pairs lie on the cheeks: the skin's level."""
 
 
 def _mouth_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -76,13 +78,19 @@ def opening(landmarks: np.ndarray) -> float:
     return float(np.mean(gaps) / width)
 
 
-def eye_white_level(luma: np.ndarray, landmarks: np.ndarray) -> float:
-    """The brightness of the whites of the eyes (grey levels) in a luminance crop (S×S float).
+def light_level(luma: np.ndarray, landmarks: np.ndarray) -> float:
+    """How brightly the face is lit (grey levels), from a luminance crop (S×S float).
 
-    Sampled at four times the crop's resolution inside each eye's outline; the brighter
-    eye's :data:`EYE_WHITE_PERCENTILE` counts (one eye may be in shadow).
+    The whites of the eyes (:data:`EYE_WHITE_PERCENTILE` inside each eye's outline,
+    sampled at four times the crop's resolution; the brighter eye counts, one may be in
+    shadow), or the skin of the cheeks where that is brighter. In a 64-pixel crop an eye
+    is a few pixels tall and its white blurs into the lids; on London's evenly lit
+    training photos, teeth measured 180–220 grey levels on light and dark skin alike
+    while the eyes' whites measured 100–180, so the eyes alone would make teeth grey on
+    dark skin.
     """
     points = np.asarray(landmarks, np.float64)
+    image = np.asarray(luma, np.float32)
     levels = []
     for eye in (LEFT_EYE, RIGHT_EYE):
         outline = points[list(eye)]
@@ -94,10 +102,13 @@ def eye_white_level(luma: np.ndarray, landmarks: np.ndarray) -> float:
         inside = np.zeros(grid_x.shape, np.uint8)
         polygon = np.round((outline - (x0, y0)) * 4 * 16).astype(np.int32)
         cv2.fillPoly(inside, [polygon], 1, shift=4)
-        values = cv2.remap(np.asarray(luma, np.float32), grid_x, grid_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        values = cv2.remap(image, grid_x, grid_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if inside.any():
             levels.append(float(np.percentile(values[inside > 0], EYE_WHITE_PERCENTILE)))
-    return max(levels) if levels else float(np.percentile(luma, EYE_WHITE_PERCENTILE))
+    cheeks = [(points[a] + points[b]) / 2 for a, b in CHEEK_POINTS]
+    height, width = image.shape
+    skin = np.median([image[int(np.clip(round(y), 0, height - 1)), int(np.clip(round(x), 0, width - 1))] for x, y in cheeks])
+    return max([float(skin), *levels])
 
 
 def sample_interior(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,14 +135,14 @@ def sample_interior(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarra
 
 
 def interior_overlay(
-    landmarks_out: np.ndarray, opening_in: float, template: np.ndarray, eye_white: float, size: int
+    landmarks_out: np.ndarray, opening_in: float, template: np.ndarray, light: float, size: int
 ) -> np.ndarray | None:
     """The RGBA overlay (R×R×4 float32, R = OVERLAY_SCALE·size; RGB grey levels, alpha 0…1) that
     paints the mouth's new opening, or None where the mouth opens no further than it was.
 
     ``landmarks_out``: the face's 68 points after the edit (crop pixels); ``opening_in``:
     :func:`opening` of the face as read; ``template``: 3×rows×columns, RGB relative to
-    ``eye_white`` (the face's :func:`eye_white_level`).
+    ``light`` (the face's :func:`light_level`).
     """
     points = np.asarray(landmarks_out, np.float64)
     strength = float(np.clip((opening(points) - opening_in) / OPENING_RAMP, 0.0, 1.0))
@@ -157,6 +168,6 @@ def interior_overlay(
     colours = np.stack([cv2.remap(np.ascontiguousarray(channel, np.float32), map_x, map_y, cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)[0] for channel in template], axis=-1)
     overlay = np.zeros((resolution, resolution, 4), np.float32)
-    overlay[rows + y0, cols + x0, :3] = np.clip(colours * eye_white, 0.0, 255.0)
+    overlay[rows + y0, cols + x0, :3] = np.clip(colours * light, 0.0, 255.0)
     overlay[rows + y0, cols + x0, 3] = coverage[rows, cols] * strength
     return overlay
