@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,10 @@ class ExpressionShift:
     shifts: np.ndarray  # 68×2, in the reference face's frame (crop fractions; x right, y down)
     source: str  # "pairs" or "contrast"
     faces: int  # pairs, or faces the contrast rests on
+    # Which faces it rests on, per evidence group ("pairs", or a contrast's source): indices
+    # into that group's training faces (the apex selection; all of them without one). The
+    # appearance fit uses the same faces.
+    chosen: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
 
 def _landmarks(record: FaceRecord, size: int) -> np.ndarray:
@@ -82,22 +86,31 @@ class _Evidence:
     pairs: dict[str, list[np.ndarray]]  # expression → per-subject differences to neutral
     groups: dict[tuple[str, str], list[np.ndarray]]  # (source, label) → measurements; source = folder + grey/colour
 
-    def contrast(self, expression: str, apex: float = 1.0) -> tuple[np.ndarray | None, int]:
-        """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0) without data.
+    def contrast(
+        self, expression: str, apex: float = 1.0, chosen: dict[str, tuple[int, ...]] | None = None
+    ) -> tuple[np.ndarray | None, int, dict[str, tuple[int, ...]]]:
+        """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0, {}) without data.
 
         ``apex`` < 1: only that fraction of the expression's faces, those furthest from the
-        neutral mean along the contrast (see :func:`fit_geometry`).
+        neutral mean along the contrast (see :func:`fit_geometry`). ``chosen`` (source →
+        face indices) takes given faces instead. Returns the faces used, per source.
         """
-        total, weight = None, 0
+        total, weight, used = None, 0, {}
         for source in sorted({s for s, _ in self.groups}):
             faces, neutrals = self.groups.get((source, expression), []), self.groups.get((source, NEUTRAL), [])
             if len(faces) >= MIN_PAIRS and len(neutrals) >= MIN_PAIRS:
                 neutral = np.mean(neutrals, axis=0)
-                difference, kept = _apex([f - neutral for f in faces], apex)
-                n = min(kept, len(neutrals))
+                differences = [f - neutral for f in faces]
+                if chosen is not None and source in chosen:
+                    keep = chosen[source]
+                    difference = np.mean([differences[i] for i in keep], axis=0)
+                else:
+                    difference, keep = _apex(differences, apex)
+                used[source] = keep
+                n = min(len(keep), len(neutrals))
                 part = n * difference
                 total, weight = (part if total is None else total + part), weight + n
-        return (None, 0) if total is None else (total / weight, weight)
+        return (None, 0, {}) if total is None else (total / weight, weight, used)
 
 
 def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], np.ndarray]) -> _Evidence:
@@ -111,7 +124,7 @@ def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], n
             if record.subject:  # "" = subject unknown (expression folders): never a pair
                 by_subject[record.subject][record.label] = record
         paired_subjects = {s for s, faces in by_subject.items() if NEUTRAL in faces and len(faces) > 1}
-        for subject in paired_subjects:
+        for subject in sorted(paired_subjects):  # sorted: the geometry and appearance fits index the same faces
             faces = by_subject[subject]
             neutral = measure(folder, faces[NEUTRAL], info.size)
             for label, record in faces.items():
@@ -124,12 +137,12 @@ def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], n
     return evidence
 
 
-def _apex(differences: list[np.ndarray], fraction: float) -> tuple[np.ndarray, int]:
-    """The mean of the ``fraction`` of differences that go furthest along their mean direction, and how many."""
+def _apex(differences: list[np.ndarray], fraction: float) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The mean of the ``fraction`` of differences that go furthest along their mean direction, and their indices."""
     stacked = np.asarray(differences)
     along = (stacked * stacked.mean(axis=0)).sum(axis=(1, 2))
     keep = np.argsort(-along, kind="stable")[: max(1, int(round(fraction * len(stacked))))]
-    return stacked[keep].mean(axis=0), len(keep)
+    return stacked[keep].mean(axis=0), tuple(int(i) for i in sorted(keep))
 
 
 def fit_geometry(
@@ -152,16 +165,16 @@ def fit_geometry(
     for expression in EXPRESSIONS:
         pairs = evidence.pairs[expression]
         if len(pairs) >= MIN_PAIRS:
-            shifts, count = _apex(pairs, apex)
-            result.append(ExpressionShift(expression, shifts, "pairs", count))
+            shifts, keep = _apex(pairs, apex)
+            result.append(ExpressionShift(expression, shifts, "pairs", len(keep), {"pairs": keep}))
             continue
-        shifts, weight = evidence.contrast(expression, contrast_apex)
+        shifts, weight, used = evidence.contrast(expression, contrast_apex)
         if shifts is None:
             raise FaceeditError(
                 f"no data for the geometry of {expression}: need {MIN_PAIRS} pairs, or {MIN_PAIRS} {expression} and "
                 "neutral training faces from one source"
             )
-        result.append(ExpressionShift(expression, shifts, "contrast", weight))
+        result.append(ExpressionShift(expression, shifts, "contrast", weight, used))
     return result
 
 
@@ -188,8 +201,8 @@ def _log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, ref
 def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[ExpressionShift], size: int) -> np.ndarray:
     """Per expression, the mean log luminance ratio to neutral in the reference frame (K×size×size).
 
-    From the same kind of evidence as each expression's shift (pairs, or contrasts within
-    one image source); lightly smoothed and clipped to ±MAX_LOG_RATIO. Each map keeps only
+    From the same faces as each expression's shift (pairs, or contrasts within one image
+    source; the apex selection where there was one); lightly smoothed and clipped to ±MAX_LOG_RATIO. Each map keeps only
     *local* change: its median over the face is taken out (classes of one source also differ
     in overall exposure, e.g. expressions7's fear and surprise crops are brighter) and it
     fades to zero outside the face (the crops' backgrounds differ by class, not by expression).
@@ -205,9 +218,10 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
     maps = []
     for shift in shifts:
         if shift.source == "pairs":
-            ratio = np.mean(evidence.pairs[shift.expression], axis=0)
+            pairs = evidence.pairs[shift.expression]
+            ratio = np.mean([pairs[i] for i in shift.chosen.get("pairs", range(len(pairs)))], axis=0)
         else:
-            contrast, _ = evidence.contrast(shift.expression)
+            contrast, _, _ = evidence.contrast(shift.expression, chosen=shift.chosen or None)
             ratio = np.zeros((size, size)) if contrast is None else contrast
         ratio = cv2.GaussianBlur(ratio.astype(np.float32), (0, 0), 0.6)
         ratio = (ratio - np.median(ratio[mask > 0.5])) * mask

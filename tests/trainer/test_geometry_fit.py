@@ -188,3 +188,34 @@ def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path:
     save_photo(source, np.repeat(photo.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2), overwrite=True)
     with pytest.raises(Exception, match="no colour training photo"):
         fit_mouth([folder], SIZE, TEMPLATE_5)
+
+
+def test_appearance_comes_from_the_same_apex_faces_as_the_geometry(tmp_path: Path) -> None:
+    from trainer.geometry import fit_appearance, fit_geometry, reference_face
+
+    # Half the subjects smile strongly and their cheeks brighten; the faint half stays flat.
+    pairs = []
+    for n in range(12):
+        lift = np.zeros((68, 2))
+        lift[[48, 54], 1] = -1.0 if n < 6 else -3.0
+        pairs += [(f"{n:03d}", "neutral", BASE, False), (f"{n:03d}", "happiness", BASE + lift, False)]
+    classes = [("", label, BASE, True) for label in ("neutral", *EXPRESSIONS) for _ in range(12)]
+    folders = [_prepared(tmp_path / "pairs", "pairs", pairs), _prepared(tmp_path / "folders", "folders", classes)]
+    import json
+
+    manifest = folders[0] / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for record in records:
+        if record["label"] == "happiness" and int(record["subject"]) >= 6:
+            cheek = np.full((SIZE, SIZE, 3), (150, 110, 90), np.uint8)
+            cheek[28:36, 28:36] = (230, 190, 170)  # a bright patch mid-face (the crops' flat colour elsewhere)
+            save_photo(folders[0] / record["file"], cheek, overwrite=True)
+    reference = reference_face(folders)
+    happy = EXPRESSIONS.index("happiness")
+    strong = fit_geometry(folders, reference, apex=0.5)
+    assert strong[happy].chosen["pairs"] == tuple(range(6, 12))  # the strong smilers, in subject order
+    all_faces = fit_appearance(folders, reference, fit_geometry(folders, reference), SIZE)[happy]
+    apex_faces = fit_appearance(folders, reference, strong, SIZE)[happy]
+    # All twelve pairs: the patch is in half of the smiles; the apex six: in all of them.
+    patch_all, patch_apex = all_faces[30:34, 30:34].mean(), apex_faces[30:34, 30:34].mean()
+    assert patch_all > 0.05 and patch_apex == pytest.approx(2 * patch_all, rel=0.15)
