@@ -63,7 +63,6 @@ def test_summary_and_table_beside_the_papers() -> None:
     assert table.count("\n") == 2 + len(PAPER_TABLE)
 
 
-@pytest.mark.slow
 @needs_shared_data
 def test_experiment_on_tiny_data(prepared: Path, tiny_model_path: Path, tmp_path: Path) -> None:
     config = AugmentConfig(counts=(0, 12), seeds=(0, 1), levels=(1.0,), judge=FAST_JUDGE)
@@ -102,7 +101,6 @@ def test_pool_is_cached_and_refused_beyond_its_size(prepared: Path, tiny_model_p
         make_pool(prepared, train, tiny_model_path, len(train) * 6 + 1, (1.0,), 0, 64, tmp_path)
 
 
-@pytest.mark.slow
 @needs_shared_data
 def test_command_line(prepared: Path, tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from trainer.cli import main
