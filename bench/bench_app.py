@@ -70,6 +70,7 @@ def main() -> int:
             for name, photo in photos.items():
                 settings = AppSettings(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
                 window = MainWindow(model=str(model), device="cpu", photo=str(photo), synchronous=True, settings=settings)
+                window.ask_about_unsaved_edits = lambda: "discard"  # closing must not wait on a question
                 slider = window.panel.sliders["happiness"]
                 samples = []
                 for i in range(args.runs + 2):

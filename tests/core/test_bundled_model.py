@@ -21,6 +21,7 @@ def test_bundled_model_is_small_documented_and_measured() -> None:
     info = read_model_info(path)  # weights_only loading, format checks
     assert info.config.image_channels == 1  # luminance: photos keep their own colour
     assert info.config.geometry and info.config.appearance == "mean_ratio"  # version 2: the shape moves
+    assert info.config.mouth_interior  # version 3: an opening mouth shows teeth and a cavity
     assert info.provenance.steps >= 1000
     for key in ("summary/expression_accuracy", "summary/identity_distance", "summary/monotonicity",
                 "expression_accuracy/happiness", "summary/sharpness_ratio"):
@@ -100,7 +101,7 @@ def test_bundled_model_edits_are_byte_identical_to_the_recorded_ones() -> None:
 
     tests/data/bundled-edits.npz holds the edits (int16 differences to the photo) recorded
     with this model on one CPU. The version-1 model's were recorded at commit 6b30de1,
-    before the model package was restructured, and held through it; these are version 2's.
+    before the model package was restructured, and held through it; these are version 3's.
     On the CPU they were recorded on, every byte must match. Other CPUs' convolution
     kernels round floats differently, so there the edits must match to within float
     rounding: one grey level on a few pixels. A new model re-records the file: save

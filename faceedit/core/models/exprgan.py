@@ -419,6 +419,8 @@ def _describe(config: ExprGANConfig) -> str:
     heads = ""
     if config.geometry:
         heads = ", geometry + " + ("mean-ratio appearance" if config.appearance == "mean_ratio" else "decoder appearance")
+        if config.mouth_interior:
+            heads += " + mouth interior"
     return f"ExprGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}{heads}"
 
 
