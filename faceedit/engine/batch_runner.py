@@ -12,15 +12,15 @@ caught and reported through ``failed``.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 
 from faceedit.core.expressions import ExpressionTargets
+from faceedit.engine.job_runner import JobRunner
 
 if TYPE_CHECKING:  # only for annotations: importing core.batch loads torch
     from faceedit.core.batch import BatchSummary
@@ -48,7 +48,7 @@ def estimate_eta(elapsed: float, done: int, total: int) -> float:
     return elapsed / done * (total - done)
 
 
-class BatchRunner(QObject):
+class BatchRunner(JobRunner):
     """Runs one batch at a time on its own thread, with its own model and detector."""
 
     status = Signal(str)  # a phase before the first photo: "Loading the model…"
@@ -56,53 +56,8 @@ class BatchRunner(QObject):
     finished = Signal(object)  # BatchSummary (cancelled=True when stopped early)
     failed = Signal(str)  # the job could not run at all (bad model, unwritable output …)
 
-    _start_requested = Signal(object)  # BatchRequest
-
     def __init__(self, model_path: str, device: str = "auto", synchronous: bool = False, precision: str = "auto") -> None:
-        super().__init__()
-        self._model_path = model_path
-        self._device = device
-        self._precision = precision
-        self._cancel = threading.Event()
-        self._busy = threading.Event()
-        self._editor = None  # loaded on first use, on the runner's thread
-        self._detector = None
-        self._thread: QThread | None = None
-        if not synchronous:
-            self._thread = QThread()
-            self._thread.setObjectName("faceedit-batch")
-            self.moveToThread(self._thread)
-            self._thread.start()
-        # Queued when the runner has its own thread, direct when synchronous (tests).
-        self._start_requested.connect(self._run)
-
-    # --- requests: any thread ---------------------------------------------------------
-
-    def start(self, request: BatchRequest) -> None:
-        """Start a batch; ignored while one is running."""
-        if self._busy.is_set():
-            return
-        # Set here rather than on the runner's thread, so a cancel that comes before the
-        # run has begun is not lost, and a second start is refused at once.
-        self._cancel.clear()
-        self._busy.set()
-        self._start_requested.emit(request)
-
-    def cancel(self) -> None:
-        """Stop after the photo being edited now (``run_batch`` polls this between photos)."""
-        self._cancel.set()
-
-    @property
-    def running(self) -> bool:
-        return self._busy.is_set()
-
-    def stop(self) -> None:
-        """Cancel any batch and end the thread, waiting for the current photo (GUI thread)."""
-        self.cancel()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread = None
+        super().__init__("faceedit-batch", model_path, device, synchronous, precision)
 
     # --- work: the runner's thread ----------------------------------------------------
 

@@ -13,13 +13,14 @@ same precision, so both read faces alike.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import Signal, Slot
+
+from faceedit.engine.job_runner import JobRunner
 
 if TYPE_CHECKING:  # annotations only: the runner imports core's search on its own thread
     import numpy as np
@@ -56,59 +57,20 @@ class SearchResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-class SearchRunner(QObject):
-    """Indexes a folder and ranks its faces, one search at a time, on its own thread."""
+class SearchRunner(JobRunner):
+    """Indexes a folder and ranks its faces, one search at a time, on its own thread.
+
+    ``cancel`` stops indexing after the photo being read now; the faces indexed so far are ranked.
+    """
 
     status = Signal(str)  # a phase: "Loading the model…", "Finding photos…"
     progress = Signal(int, int, str)  # photos read, photos to read, path
     finished = Signal(object)  # SearchResult
     failed = Signal(str)
 
-    _start_requested = Signal(object)  # SearchRequest
-
     def __init__(self, model_path: str, device: str = "auto", synchronous: bool = False, precision: str = "auto") -> None:
-        super().__init__()
-        self._model_path = model_path
-        self._device = device
-        self._precision = precision
-        self._cancel = threading.Event()
-        self._busy = threading.Event()
-        self._editor = None  # loaded on first use, on the runner's thread
-        self._detector = None
+        super().__init__("faceedit-search", model_path, device, synchronous, precision)
         self._digest = ""
-        self._thread: QThread | None = None
-        if not synchronous:
-            self._thread = QThread()
-            self._thread.setObjectName("faceedit-search")
-            self.moveToThread(self._thread)
-            self._thread.start()
-        self._start_requested.connect(self._run)
-
-    # --- requests: any thread ---------------------------------------------------------
-
-    def start(self, request: SearchRequest) -> None:
-        """Start a search; ignored while one is running."""
-        if self._busy.is_set():
-            return
-        self._cancel.clear()
-        self._busy.set()
-        self._start_requested.emit(request)
-
-    def cancel(self) -> None:
-        """Stop indexing after the photo being read now; the faces indexed so far are ranked."""
-        self._cancel.set()
-
-    @property
-    def running(self) -> bool:
-        return self._busy.is_set()
-
-    def stop(self) -> None:
-        """Cancel any search and end the thread (GUI thread)."""
-        self.cancel()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread = None
 
     # --- work: the runner's thread ----------------------------------------------------
 
