@@ -127,15 +127,11 @@ def paint_overlay(pixels: np.ndarray, overlay: np.ndarray, to_photo: np.ndarray,
     part_to_photo = (overlay_to_photo @ np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0, 0, 1]]))[:2]
     h, w = part.shape[:2]
     corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]]) @ part_to_photo[:, :2].T + part_to_photo[:, 2]
-    height, width = pixels.shape[:2]
-    x0, x1 = (int(np.clip(v, 0, width)) for v in (np.floor(corners[:, 0].min()) - 1, np.ceil(corners[:, 0].max()) + 2))
-    y0, y1 = (int(np.clip(v, 0, height)) for v in (np.floor(corners[:, 1].min()) - 1, np.ceil(corners[:, 1].max()) + 2))
-    if x1 <= x0 or y1 <= y0:
+    rect = _photo_rect(corners, pixels.shape, margin=1)
+    if rect is None:
         return
-    to_region = part_to_photo.copy()
-    to_region[:, 2] -= (x0, y0)
-    warped = cv2.warpAffine(part, to_region, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    x0, y0, x1, y1 = rect
+    warped = _warp_to_rect(part, part_to_photo, rect)
     alpha = warped[..., 3:4]
     inside = alpha[..., 0] > 0
     if not inside.any():
@@ -147,6 +143,23 @@ def paint_overlay(pixels: np.ndarray, overlay: np.ndarray, to_photo: np.ndarray,
 
 LANCZOS_MAX_PIXELS = 1_000_000
 """Warped rectangles up to this many pixels are resampled with Lanczos, larger ones bicubically."""
+
+
+def _photo_rect(corners: np.ndarray, shape: tuple[int, ...], margin: int) -> tuple[int, int, int, int] | None:
+    """The photo rectangle (x0, y0, x1, y1; clipped, exclusive end) around points, ``margin`` pixels wider; None if empty."""
+    height, width = shape[:2]
+    x0, y0 = (int(np.clip(np.floor(corners[:, k].min()) - margin, 0, limit)) for k, limit in ((0, width), (1, height)))
+    x1, y1 = (int(np.clip(np.ceil(corners[:, k].max()) + 1 + margin, 0, limit)) for k, limit in ((0, width), (1, height)))
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
+
+
+def _warp_to_rect(field: np.ndarray, to_photo: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+    """``field`` carried by ``to_photo`` (2×3) onto the photo rectangle ``rect``, bilinear, 0 outside."""
+    x0, y0, x1, y1 = rect
+    to_region = np.array(to_photo, np.float64)
+    to_region[:, 2] -= (x0, y0)
+    return cv2.warpAffine(field, to_region, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def warp_by_displacement(pixels: np.ndarray, displacement: np.ndarray, to_photo: np.ndarray) -> None:
@@ -165,16 +178,11 @@ def warp_by_displacement(pixels: np.ndarray, displacement: np.ndarray, to_photo:
     rows, cols = np.nonzero(moving)
     corners = np.array([[cols.min() - 1, rows.min() - 1], [cols.max() + 1, rows.min() - 1],
                         [cols.min() - 1, rows.max() + 1], [cols.max() + 1, rows.max() + 1]], np.float64)
-    photo_corners = corners @ to_photo[:, :2].T + to_photo[:, 2]
-    height, width = pixels.shape[:2]
-    x0, y0 = (int(np.clip(np.floor(photo_corners[:, k].min()), 0, limit)) for k, limit in ((0, width), (1, height)))
-    x1, y1 = (int(np.clip(np.ceil(photo_corners[:, k].max()) + 1, 0, limit)) for k, limit in ((0, width), (1, height)))
-    if x1 <= x0 or y1 <= y0:
+    rect = _photo_rect(corners @ to_photo[:, :2].T + to_photo[:, 2], pixels.shape, margin=0)
+    if rect is None:
         return
-    to_region = to_photo.copy()
-    to_region[:, 2] -= (x0, y0)
-    field = cv2.warpAffine(vectors, to_region, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    x0, y0, x1, y1 = rect
+    field = _warp_to_rect(vectors, to_photo, rect)
     grid_x = np.arange(x0, x1, dtype=np.float32)[None, :]
     grid_y = np.arange(y0, y1, dtype=np.float32)[:, None]
     # Sample the whole photo (offsets may reach a little outside the rectangle). A bilinear

@@ -36,6 +36,23 @@ def face_thumbnail(pixels: np.ndarray, box: Sequence[int], size: int = CELL) -> 
     return cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
 
 
+def hit_thumbnails(hits: Sequence[SearchHit], size: int = CELL) -> list[np.ndarray | None]:
+    """A face thumbnail per hit, None where its photo cannot be read; each photo is read once."""
+    from faceedit.core.imageio import load_photo
+
+    photos: dict[Path, np.ndarray | None] = {}
+    thumbnails: list[np.ndarray | None] = []
+    for hit in hits:
+        if hit.path not in photos:
+            try:
+                photos[hit.path] = load_photo(hit.path).pixels
+            except PhotoError:
+                photos[hit.path] = None
+        pixels = photos[hit.path]
+        thumbnails.append(None if pixels is None else face_thumbnail(pixels, hit.box, size))
+    return thumbnails
+
+
 def _label(cell: np.ndarray, text: str) -> np.ndarray:
     out = np.full((cell.shape[0] + LABEL, cell.shape[1], 3), 255, np.uint8)
     out[: cell.shape[0]] = cell
@@ -49,20 +66,11 @@ def search_sheet(query_pixels: np.ndarray, query_box: Sequence[int], hits: Seque
     A hit whose photo can no longer be read shows a grey cell ("unreadable").
     """
     cells = [_label(face_thumbnail(query_pixels, query_box), "query")]
-    photos: dict[Path, np.ndarray | None] = {}
-    from faceedit.core.imageio import load_photo
-
-    for hit in hits:
-        if hit.path not in photos:
-            try:
-                photos[hit.path] = load_photo(hit.path).pixels
-            except PhotoError:
-                photos[hit.path] = None
-        pixels = photos[hit.path]
-        if pixels is None:
+    for hit, thumbnail in zip(hits, hit_thumbnails(hits)):
+        if thumbnail is None:
             cells.append(_label(np.full((CELL, CELL, 3), 160, np.uint8), f"#{hit.rank} unreadable"))
         else:
-            cells.append(_label(face_thumbnail(pixels, hit.box), f"#{hit.rank}  {hit.score:.3f}"))
+            cells.append(_label(thumbnail, f"#{hit.rank}  {hit.score:.3f}"))
     columns = max(1, min(columns, len(cells)))
     rows = -(-len(cells) // columns)
     h, w = CELL + LABEL, CELL

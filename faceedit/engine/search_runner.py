@@ -95,10 +95,8 @@ class SearchRunner(JobRunner):
     def _search(self, request: SearchRequest) -> SearchResult:
         import numpy as np
 
-        from faceedit.core.imageio import load_photo
         from faceedit.core.search import update_index
-        from faceedit.core.search_sheet import face_thumbnail
-        from faceedit.core.errors import PhotoError
+        from faceedit.core.search_sheet import CELL, hit_thumbnails
 
         started = time.perf_counter()
         self._load()
@@ -114,16 +112,7 @@ class SearchRunner(JobRunner):
         exclude = (request.query_path, request.query_face) if request.query_path is not None else None
         hits = index.search(np.asarray(request.query, np.float32), None if request.top == 0 else request.top, exclude=exclude)
         search_ms = (time.perf_counter() - ranked) * 1000
-        thumbnails = []
-        photos: dict[Path, object] = {}
-        for hit in hits:
-            if hit.path not in photos:
-                try:
-                    photos[hit.path] = load_photo(hit.path).pixels
-                except PhotoError:
-                    photos[hit.path] = None
-            pixels = photos[hit.path]
-            thumbnails.append(np.full((128, 128, 3), 160, np.uint8) if pixels is None else face_thumbnail(pixels, hit.box))
+        thumbnails = [np.full((CELL, CELL, 3), 160, np.uint8) if t is None else t for t in hit_thumbnails(hits)]
         return SearchResult(
             hits, thumbnails, len(index), sum(1 for f in index.files if not f.error), update.read, update.reused,
             tuple((f.path, f.error) for f in index.unreadable), time.perf_counter() - started, update.cancelled, search_ms,
