@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from faceedit.core.models.contract import FamilyConfig
 from faceedit.core.models.exprgan import ExprGANConfig
 from faceedit.training.presets import PRESET_INFO
 
-# The names a stage's ``trains`` may use: the ExprGAN objective's network table's parts
-# (trainer/families/exprgan.py; a test keeps the two equal).
+# The names an ExprGAN stage's ``trains`` may use: the ExprGAN objective's network table's
+# parts (trainer/families/exprgan.py; a test keeps the two equal). Other families name
+# their own parts; the trainer checks a curriculum against its family's table.
 PARTS = ("encoder", "decoder", "d_img", "d_z", "d_expr")
 
 
@@ -59,14 +61,13 @@ class Stage:
 
     name: str
     steps: int
-    trains: tuple[str, ...]  # subset of PARTS
+    trains: tuple[str, ...]  # parts of the family's network table (ExprGAN: PARTS)
     uses_encoder: bool  # False: the decoder is fed z ~ U(−1, 1) (controller learning)
     weights: LossWeights
 
     def __post_init__(self) -> None:
-        unknown = set(self.trains) - set(PARTS)
-        if unknown:
-            raise ValueError(f"stage {self.name}: unknown parts {sorted(unknown)}")
+        if not self.trains:
+            raise ValueError(f"stage {self.name} trains nothing")
 
 
 def paper_curriculum(weights: LossWeights, lengths: tuple[int, int, int]) -> tuple[Stage, ...]:
@@ -88,7 +89,7 @@ class TrainConfig:
     """Everything a run needs besides the data; saved resolved beside every run."""
 
     preset: str
-    model: ExprGANConfig
+    model: FamilyConfig  # the family's architecture config (ExprGANConfig for "exprgan")
     stages: tuple[Stage, ...]
     batch_size: int = 32
     lr: float = 2e-4
@@ -107,6 +108,8 @@ class TrainConfig:
     # "fp32" or "bf16" (autocast) once a run starts: train_run resolves "auto" for the
     # machine (faceedit.core.device.resolve_precision) and config.json records the result.
     precision: str = "auto"
+    # The model family this run trains (faceedit.core.models.families; --family).
+    family: str = "exprgan"
 
     @property
     def total_steps(self) -> int:
@@ -126,8 +129,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        from faceedit.core.models.families import family_named
+
         values = dict(values)
-        values["model"] = ExprGANConfig.from_dict(values["model"])
+        values["model"] = family_named(values.get("family", "exprgan")).config_from_dict(values["model"])
         values["stages"] = tuple(
             Stage(**{**s, "trains": tuple(s["trains"]), "weights": LossWeights(**s["weights"])}) for s in values["stages"]
         )
@@ -183,11 +188,23 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
-def resolve_config(preset: str, max_steps: int | None = None, **overrides: Any) -> TrainConfig:
-    """A preset with overrides; ``max_steps`` shortens the stages proportionally."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    config = replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+def family_presets(family: str = "exprgan") -> dict[str, TrainConfig]:
+    """The presets of model family ``family`` (ExprGAN: :data:`PRESETS`); KeyError for an unknown family."""
+    from trainer.families import objective_for  # the family modules import this module
+
+    return dict(objective_for(family).presets)
+
+
+def resolve_config(preset: str | None, max_steps: int | None = None, family: str = "exprgan", **overrides: Any) -> TrainConfig:
+    """Family ``family``'s preset (its default when None) with overrides; ``max_steps``
+    shortens the stages proportionally."""
+    from trainer.families import objective_for
+
+    objective = objective_for(family)
+    preset = objective.default_preset if preset is None else preset
+    if preset not in objective.presets:
+        raise ValueError(f"the {family} family has no preset {preset!r}; choose from {', '.join(objective.presets)}")
+    config = replace(objective.presets[preset], **{k: v for k, v in overrides.items() if v is not None})
     if max_steps is not None and max_steps < config.total_steps:
         total = config.total_steps
         lengths = [max(1, s.steps * max_steps // total) for s in config.stages]

@@ -50,7 +50,6 @@ from torch.nn import functional as F
 
 from faceedit.core.alignment import already_aligned
 from faceedit.core.atomic import write_text_atomic
-from faceedit.core.models.exprgan import ExprGANReading
 from faceedit.core.models.file import LoadedModel, load_model
 from faceedit.core.models.pixels import model_to_float_pixels, rgb_to_luma
 from faceedit.core.editor import EncodedFace, ExpressionEditor
@@ -307,8 +306,8 @@ class EvaluationResult:
     identity_distance: PerExpression
     identity_same_person_rate: float
     identity_space: str  # "photo", "crop" or "mixed"
-    psnr: float
-    ssim: float
+    psnr: float | None  # None: the family renders no reconstruction
+    ssim: float | None
     monotonicity: PerExpression
     sharpness: BeforeAfter
     saturation: BeforeAfter
@@ -405,15 +404,13 @@ def _one_hot(expression: str, level: float) -> ExpressionTargets:
     return ExpressionTargets.exactly(values)
 
 
-def _decoded_pixels(encoded: EncodedFace) -> np.ndarray:
-    """The decoder's output at the recognised intensities, S×S×C float in [0, 255]."""
-    reading = encoded.reading
-    assert isinstance(reading, ExprGANReading), "reconstruction scores need the ExprGAN family's cached decode"
-    return model_to_float_pixels(reading.base[0])
-
-
-def _reconstruction(encoded: EncodedFace, crop: np.ndarray) -> tuple[float, float]:
-    decoded = _decoded_pixels(encoded)
+def _reconstruction(encoded: EncodedFace, crop: np.ndarray) -> tuple[float, float] | None:
+    """PSNR and SSIM of the network's rendering of the face as read (S×S×C) against the crop;
+    None for a family that renders none (``FaceReading.reconstruction``)."""
+    rendered = encoded.reading.reconstruction
+    if rendered is None:
+        return None
+    decoded = model_to_float_pixels(rendered[0])
     target = crop.astype(np.float32)
     if decoded.shape[2] == 1:  # a luminance model is scored against the crop's luma
         target = rgb_to_luma(target)
@@ -507,9 +504,10 @@ def _evaluate_face(ctx: _Context, record: FaceRecord, acc: _Accumulator, *, edit
     """Measure one test face: judge and reconstruction always; the edit metrics when ``edit``."""
     prepared_crop = load_crop(ctx.folder, record)
     crop, landmarks, encoded = _encode(ctx, record, prepared_crop)
-    p, s = _reconstruction(encoded, crop)
-    acc.psnr.append(p)
-    acc.ssim.append(s)
+    scores = _reconstruction(encoded, crop)
+    if scores is not None:
+        acc.psnr.append(scores[0])
+        acc.ssim.append(scores[1])
     # The judge's own accuracy is read on the crop as prepared, so it does not depend on
     # the model's size; edits are judged at the model's size.
     if not edit:
@@ -746,8 +744,8 @@ def evaluate_model(
         identity_distance=PerExpression.from_lists(acc.identity),
         identity_same_person_rate=float(np.mean([d < SAME_PERSON for d in identity_all])),
         identity_space=acc.spaces.pop() if len(acc.spaces) == 1 else "mixed",
-        psnr=float(np.mean(acc.psnr)),
-        ssim=float(np.mean(acc.ssim)),
+        psnr=float(np.mean(acc.psnr)) if acc.psnr else None,
+        ssim=float(np.mean(acc.ssim)) if acc.ssim else None,
         monotonicity=PerExpression.from_lists(acc.monotonic, known),
         sharpness=BeforeAfter(float(np.mean(acc.sharp_before)), float(np.mean(acc.sharp_after))),
         saturation=BeforeAfter(float(np.mean(acc.sat_before)), float(np.mean(acc.sat_after))),
@@ -858,7 +856,8 @@ def _report(result: EvaluationResult) -> str:
             f"monotonicity {number(result.monotonicity.mean)}",
             f"identity distance {number(result.identity_distance.mean)} ({result.identity_space}; "
             f"same person {result.identity_same_person_rate:.0%})",
-            f"reconstruction PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}",
+            (f"reconstruction PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}" if result.psnr is not None and result.ssim is not None
+             else "reconstruction: not rendered by this family"),
             f"sharpness ×{result.sharpness.ratio:.2f}, saturation ×{result.saturation.ratio:.2f} after editing",
             *([f"colour per face: worst saturation change {result.colour.worst_saturation_change:.1%}, worst hue shift "
                f"{result.colour.worst_hue_shift:.1f}°, {result.colour.faces_within:.0%} of faces within ±10 % and ±5°"]

@@ -62,7 +62,7 @@ def export_run(run: Path, output: Path, *, metrics: Path | None = None, half: bo
     """Write the generator of ``run``'s last checkpoint as a faceedit model file."""
     state = load_state(run / CHECKPOINT_NAME)
     config = TrainConfig.from_dict(state.config)
-    objective = objective_for()
+    objective = objective_for(config.family)
     generator = objective.spec(objective.generator).build(config.model)
     generator.load_state_dict(state.networks[objective.generator])
     prepared = RunConfig.read(run).prepared
@@ -73,7 +73,8 @@ def export_run(run: Path, output: Path, *, metrics: Path | None = None, half: bo
         data = f"prepared dataset {prepared} (no longer readable)"
     provenance = Provenance(data=data, steps=state.step, commit=_commit(),
                             notes=notes or f"preset {config.preset}; run {run.name}")
-    save_model(output, generator, provenance=provenance, metrics=_numeric_metrics(metrics), half=half, overwrite=overwrite)
+    save_model(output, generator, provenance=provenance, metrics=_numeric_metrics(metrics), half=half, overwrite=overwrite,
+               family_name=config.family)
     return output
 
 

@@ -13,7 +13,7 @@ their landmarks share a frame):
   (greyscale, colour) and the sources are weighted by how many faces each contrast rests on.
 
 Only training-split faces are used: held-out identities stay unseen. The result is stored
-in the model file (``ExprGANConfig.geometry``, buffer ``landmark_shifts``); the editor
+in the model file (the family config's ``geometry``, buffer ``landmark_shifts``); the editor
 turns it into a warp per face (:mod:`faceedit.core.models.geometry`).
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,6 @@ import torch
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
 from faceedit.core.imageio import load_photo
-from faceedit.core.models.exprgan import ExprGANConfig, Generator
 from faceedit.core.models.file import Provenance, load_model, save_model
 from faceedit.core.models.geometry import face_to_reference_maps, to_reference_frame
 from faceedit.core.models.pixels import rgb_to_luma
@@ -302,12 +301,15 @@ def with_geometry(
     """Write ``model_path``'s network with ``shifts`` as its geometry (and ``appearance`` maps
     and a mouth interior, if given) to ``output``."""
     model = load_model(model_path, "cpu", "fp32")
-    if model.info.family.name != "exprgan":
-        raise FaceeditError(f"{model_path} is a {model.info.family.title} model; geometry is for ExprGAN models")
-    config: ExprGANConfig = replace(model.info.config, geometry=True,
-                                    appearance="mean_ratio" if appearance is not None else "decoder",
-                                    mouth_interior=mouth_template is not None)
-    network = Generator(config)
+    family = model.info.family
+    options = {f.name: f.default for f in fields(model.info.config)}
+    if not {"geometry", "appearance", "mouth_interior"} <= set(options):
+        raise FaceeditError(f"{model_path} is a {family.title} model, whose family carries no geometry")
+    # The network's own appearance is the config's default ("decoder" for ExprGAN, "network" elsewhere).
+    config = replace(model.info.config, geometry=True,
+                     appearance="mean_ratio" if appearance is not None else options["appearance"],
+                     mouth_interior=mouth_template is not None)
+    network = family.build(config)
     network.load_state_dict(model.network.state_dict(), strict=False)
     network.landmark_shifts.copy_(torch.from_numpy(np.stack([s.shifts for s in shifts])).float())
     network.landmark_reference.copy_(torch.from_numpy(reference).float())
@@ -323,7 +325,7 @@ def with_geometry(
         notes += f" Mouth interior learned from {mouth_template.photos} training photos with parted lips."
     half = "float16" in model.info.storage_dtype
     save_model(output, network, provenance=Provenance(p.data, p.steps, p.commit, p.date, notes),
-               metrics={}, template=model.info.template, half=half, overwrite=overwrite)
+               metrics={}, template=model.info.template, half=half, overwrite=overwrite, family_name=family.name)
 
 
 def describe(shifts: list[ExpressionShift]) -> list[str]:

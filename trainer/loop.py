@@ -128,7 +128,7 @@ class Trainer:
         self.config, self.prepared, self.run, self.device, self.world = config, prepared, run, device, world
         # float32 or bfloat16 autocast; "auto" only reaches here from an old run's config.
         self.precision = resolve_precision(config.precision, device)
-        self.objective = objective or objective_for()
+        self.objective = objective or objective_for(config.family)
         unknown = {part for stage in config.stages for part in stage.trains} - set(self.objective.parts)
         if unknown:
             raise FaceeditError(f"the curriculum trains {sorted(unknown)}, which the {self.objective.family} family does not have")
@@ -202,7 +202,8 @@ class Trainer:
         config, objective = self.config, self.objective
         _, stage = config.stage_at(self.step)
         batch = batch_at(
-            self.train_set, self.step, batch_size=config.batch_size, seed=config.seed, z_dim=config.model.z_dim,
+            self.train_set, self.step, batch_size=config.batch_size, seed=config.seed,
+            z_dim=getattr(config.model, "z_dim", 1),  # the noise prior of families that have one
             mix_probability=config.mix_probability, flips=config.flips, rank=self.world.rank,
             world=self.world.size, device=self.device, balanced=config.balanced, paired_fraction=config.paired_fraction,
         )

@@ -10,7 +10,8 @@ from pathlib import Path
 from faceedit.core.device import resolve_precision
 from faceedit.core.errors import FaceeditError
 from faceedit.training.runs import CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME, Progress, RunConfig, new_run_dir
-from trainer.config import PRESETS, TrainConfig, resolve_config
+from faceedit.core.models.families import FAMILIES, family_named
+from trainer.config import TrainConfig, resolve_config
 from trainer.loop import AbortFn, ProgressFn, Trainer, TrainResult, World, init_world
 from trainer.manifest import read_prepared
 from trainer.state import TrainingState, load_state
@@ -18,7 +19,11 @@ from trainer.state import TrainingState, load_state
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prepared", metavar="PREPARED", type=Path, help="a folder made by `faceedit-train prepare`")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="desktop", help="network size and schedule (default desktop)")
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="exprgan",
+                        help="the model family to train (default exprgan; docs/ARCHITECTURE.md, \"Model families\")")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="network size and schedule of the family: exprgan has desktop (default), paper (GPU), "
+                             "bundled (the shipped recipe) and smoke; the others cpu (default), gpu and smoke")
     parser.add_argument("--out", metavar="RUNS", type=Path, default=Path("runs"), help="folder for numbered run folders (default ./runs)")
     parser.add_argument("--resume", metavar="RUN", type=Path, help="continue this run folder from its checkpoint")
     parser.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda or cuda:N; under torchrun each process takes its GPU")
@@ -40,7 +45,7 @@ def _plan(config: TrainConfig, prepared: Path, device: str | None, world_size: i
     m = config.model
     lines = [
         f"data       {prepared} ({info.kind}, {info.size} px): {counts['train']} train / {counts['test']} test faces",
-        f"network    ExprGAN {m.image_size} px, width ×{m.width:g}, {'RGB' if m.image_channels == 3 else 'luminance'}",
+        f"network    {family_named(config.family).describe(m)}",
         f"device     {torch_device}, {precision.describe()}; {world_size} process(es); batch {config.batch_size} per process",
         f"optimiser  Adam lr {config.lr:g}, betas {config.betas}",
     ]
@@ -128,8 +133,11 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         if not args.prepared.is_dir():
             raise FaceeditError(f"prepared dataset {args.prepared} does not exist; run `faceedit-train prepare` first")
-        config = resolve_config(args.preset, args.max_steps, batch_size=args.batch_size, seed=args.seed,
-                                precision=args.precision)
+        try:
+            config = resolve_config(args.preset, args.max_steps, args.family, batch_size=args.batch_size, seed=args.seed,
+                                    precision=args.precision)
+        except ValueError as error:
+            raise FaceeditError(str(error)) from None
         prepared = args.prepared
     if args.dry_run:
         print(_plan(config, prepared, args.device, 1))

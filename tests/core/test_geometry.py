@@ -75,7 +75,7 @@ def test_geometry_model_round_trips_and_stays_bit_identical_at_rest(tmp_path: Pa
     assert model.info.config.geometry and torch.equal(model.network.landmark_shifts, network.landmark_shifts)
     editor = ExpressionEditor(model)
     faces = [editor.encode(pixels, f) for f in detected]
-    assert faces[0].reading.shape_fields is not None
+    assert faces[0].reading.shape is not None
     assert np.array_equal(editor.render(pixels, faces, ExpressionTargets()), pixels)
     change = editor.change(faces[0], np.array([0, 0, 0, 1, 0, 0], np.float32))
     assert change is not None and change.displacement is not None and np.abs(change.displacement).max() > 0.5

@@ -123,12 +123,22 @@ class FamilyObjective:
     discriminators: tuple[DiscriminatorUpdate, ...]  # walked in this order every step
     bundle: Callable[[Mapping[str, nn.Module]], Any]  # the built networks → what the losses take
     sample_columns: Callable[[nn.Module, torch.Tensor], list[torch.Tensor]]  # generator, faces → image columns
+    # Named schedules and sizes (`faceedit-train train --family F --preset P`), each a
+    # TrainConfig whose ``family`` is this one; ``default_preset`` when --preset is not given.
+    presets: Mapping[str, TrainConfig]
+    default_preset: str
 
     def __post_init__(self) -> None:
         names = [spec.name for spec in self.networks]
         missing = {self.generator, *(row.network for row in self.discriminators)} - set(names)
         if len(set(names)) != len(names) or missing:
             raise ValueError(f"family {self.family}: network table {names} lacks {sorted(missing)} or repeats a name")
+        for name, preset in self.presets.items():
+            unknown = {part for stage in preset.stages for part in stage.trains} - set(self.parts)
+            if preset.family != self.family or unknown:
+                raise ValueError(f"family {self.family}: preset {name} is for {preset.family} or trains unknown parts {sorted(unknown)}")
+        if self.default_preset not in self.presets:
+            raise ValueError(f"family {self.family}: default preset {self.default_preset!r} is not one of its presets")
 
     @property
     def parts(self) -> tuple[str, ...]:

@@ -21,8 +21,9 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
+from faceedit.training.presets import DEFAULT_PRESET
 from faceedit.core.models.exprgan import ExprGANConfig, Generator, IdentityCodeDiscriminator, ImageDiscriminator
-from trainer.config import Stage
+from trainer.config import PRESETS, Stage
 from trainer.data import Batch
 from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn, NetworkSpec
 from trainer.manifest import LABELS
@@ -211,4 +212,6 @@ OBJECTIVE = FamilyObjective(
     ),
     bundle=Networks.from_table,
     sample_columns=sample_columns,
+    presets=PRESETS,
+    default_preset=DEFAULT_PRESET,  # the retrain dialog's default too
 )

@@ -42,6 +42,12 @@ class FaceReading:
 
     recognised: torch.Tensor  # N×K in [0, 1], the expression intensities the model reads
 
+    @property
+    def reconstruction(self) -> torch.Tensor | None:
+        """N×C×S×S: the network's own rendering of the faces as read, where the family makes
+        one (``faceedit-train evaluate`` scores it against the input); None otherwise."""
+        return None
+
 
 @dataclass(frozen=True)
 class Edit:

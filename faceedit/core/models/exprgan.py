@@ -25,17 +25,18 @@ recognised ones, an image change.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import Edit, FaceReading, ModelFamily
-from faceedit.core.models.pixels import LUMA, model_to_float_pixels
+from faceedit.core.models.shape import (
+    ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
+)
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,7 @@ class ExprGANConfig:
     mouth_interior: bool = False
 
     def __post_init__(self) -> None:
-        if self.appearance not in ("decoder", "mean_ratio"):
-            raise ValueError(f"appearance must be 'decoder' or 'mean_ratio', not {self.appearance!r}")
-        if self.appearance == "mean_ratio" and not self.geometry:
-            raise ValueError("appearance 'mean_ratio' needs geometry (its maps live in the mean face's frame)")
-        if self.mouth_interior and not self.geometry:
-            raise ValueError("mouth_interior needs geometry (the opening comes from the landmark shifts)")
+        check_shape_options(self, network_appearance="decoder")
         levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
         if self.image_size < 16 or levels != int(levels):
             raise ValueError(f"image_size must be a power of two ≥ 16, not {self.image_size}")
@@ -246,13 +242,11 @@ class ExprGANReading(FaceReading):
 
     z: torch.Tensor  # N×z_dim in (−1, 1)
     base: torch.Tensor  # N×C×S×S, decode(z, recognised)
-    shape_fields: torch.Tensor | None = None  # N×K×2×S×S per-expression warps (geometry models)
-    appearance_maps: torch.Tensor | None = None  # N×K×S×S log luminance ratios on these faces (mean_ratio)
-    images: torch.Tensor | None = None  # N×C×S×S the faces as read (mean_ratio scales them)
-    landmarks: np.ndarray | None = None  # N×68×2 crop px (mouth-interior models)
-    face_shifts: np.ndarray | None = None  # N×K×68×2 each expression's shifts on these faces, crop px
-    light: np.ndarray | None = None  # N, each face's light level (grey levels; mouth.light_level)
-    opening: np.ndarray | None = None  # N, how far each face's lips were parted (inner mouth widths)
+    shape: ShapeReading | None = None  # the geometry models' warps and mouth state (faceedit.core.models.shape)
+
+    @property
+    def reconstruction(self) -> torch.Tensor:
+        return self.base
 
 
 class Generator(nn.Module):
@@ -269,23 +263,7 @@ class Generator(nn.Module):
         # û, the fixed direction of the intensity axis in each code block. The paper
         # samples |u| with u ~ U(−1, 1)^d; û = 1 makes intensity 1 the strongest code.
         self.register_buffer("direction", torch.ones(config.code_per_expression))
-        if config.geometry:
-            # K×68×2: each landmark's mean displacement from neutral to the expression at
-            # full intensity, in the frame of the mean neutral face (68×2, crop fractions)
-            # fitted on its stable points (learned; zero until then).
-            self.register_buffer("landmark_shifts", torch.zeros(config.num_expressions, 68, 2))
-            self.register_buffer("landmark_reference", torch.zeros(68, 2))
-        if config.appearance == "mean_ratio":
-            # K×S×S: per expression, the mean log luminance ratio to neutral in the mean
-            # face's frame (learned by `faceedit-train geometry --appearance`).
-            size = config.image_size
-            self.register_buffer("appearance_log_ratio", torch.zeros(config.num_expressions, size, size))
-        if config.mouth_interior:
-            # 3×rows×columns: the mouth interior's RGB relative to the face's light level, over
-            # mouth coordinates (learned by `faceedit-train geometry --mouth`).
-            from faceedit.core.models.mouth import TEMPLATE_COLUMNS, TEMPLATE_ROWS
-
-            self.register_buffer("mouth_template", torch.zeros(3, TEMPLATE_ROWS, TEMPLATE_COLUMNS))
+        register_shape_buffers(self, config)  # geometry, mean-ratio maps, mouth template, as configured
 
     def encode(self, images: torch.Tensor) -> Encoding:
         return self.encoder(images)
@@ -311,29 +289,7 @@ class Generator(nn.Module):
         """
         encoding = self.encode(images)
         base = self.decode(encoding.z, encoding.intensities)
-        if not (self.config.geometry and landmarks is not None):
-            return ExprGANReading(encoding.intensities, encoding.z, base)
-        from faceedit.core.models.geometry import face_shape_fields, face_shifts
-
-        shifts = face_shifts(landmarks, self.landmark_shifts, self.landmark_reference)
-        mean_ratio = self.config.appearance == "mean_ratio"
-        fields, maps = face_shape_fields(
-            landmarks, shifts, self.config.image_size,
-            self.appearance_log_ratio if mean_ratio else None, self.landmark_reference,
-        )
-        reading = ExprGANReading(encoding.intensities, encoding.z, base, fields, maps, images if mean_ratio else None)
-        if not self.config.mouth_interior:
-            return reading
-        from faceedit.core.models.mouth import light_level, opening
-
-        points = landmarks.detach().double().cpu().numpy()
-        pixels = [model_to_float_pixels(image) for image in images]
-        luma = [p @ np.asarray(LUMA, np.float32) if p.shape[-1] == 3 else p[..., 0] for p in pixels]
-        return replace(
-            reading, landmarks=points, face_shifts=shifts,
-            light=np.array([light_level(l, p) for l, p in zip(luma, points)]),
-            opening=np.array([opening(p) for p in points]),
-        )
+        return ExprGANReading(encoding.intensities, encoding.z, base, read_shape(self, self.config, images, landmarks))
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
         """The image change decode(z, target) − decode(z, recognised) (the decoder's own bias
@@ -341,36 +297,7 @@ class Generator(nn.Module):
         for a mouth-interior model the overlay that paints the mouth's new opening."""
         assert isinstance(reading, ExprGANReading)
         steps = (intensities - reading.recognised).float()
-        if reading.appearance_maps is not None and reading.images is not None:
-            # Luminance (or R, G and B alike) times exp(Σ_k step_k · log ratio_k), as a change.
-            gain = torch.exp(torch.einsum("nk,nkyx->nyx", steps, reading.appearance_maps))[:, None]
-            change = (reading.images.float() + 1.0) * (gain - 1.0)
-        else:
-            change = self.decode(reading.z, intensities) - reading.base
-        if reading.shape_fields is None:
-            return Edit(image_change=change)
-        displacement = torch.einsum("nk,nkcyx->ncyx", steps, reading.shape_fields)
-        return Edit(image_change=change, displacement=displacement, overlay=self._mouth_overlay(reading, steps))
-
-    def _mouth_overlay(self, reading: ExprGANReading, steps: torch.Tensor) -> torch.Tensor | None:
-        """N×4×R×R (RGB in model units, alpha 0…1), or None where no mouth opens further."""
-        if reading.face_shifts is None or reading.landmarks is None or reading.light is None or reading.opening is None:
-            return None
-        from faceedit.core.models.mouth import OVERLAY_SCALE, interior_overlay
-
-        size = self.config.image_size
-        template = self.mouth_template.detach().float().cpu().numpy()
-        step_np = steps.detach().double().cpu().numpy()
-        overlays = []
-        for n in range(step_np.shape[0]):
-            moved = reading.landmarks[n] + np.einsum("k,kpc->pc", step_np[n], reading.face_shifts[n])
-            overlays.append(interior_overlay(moved, float(reading.opening[n]), template, float(reading.light[n]), size))
-        if all(o is None for o in overlays):
-            return None
-        resolution = OVERLAY_SCALE * size
-        stacked = np.stack([np.zeros((resolution, resolution, 4), np.float32) if o is None else o for o in overlays])
-        stacked[..., :3] = stacked[..., :3] / 127.5 - 1.0
-        return torch.from_numpy(stacked).permute(0, 3, 1, 2).to(steps.device)
+        return shape_edit(self, self.config, reading.shape, steps, lambda: self.decode(reading.z, intensities) - reading.base)
 
 
 class ImageDiscriminator(nn.Module):
@@ -416,12 +343,7 @@ class IdentityCodeDiscriminator(nn.Module):
 
 def _describe(config: ExprGANConfig) -> str:
     channels = "RGB" if config.image_channels == 3 else "luminance"
-    heads = ""
-    if config.geometry:
-        heads = ", geometry + " + ("mean-ratio appearance" if config.appearance == "mean_ratio" else "decoder appearance")
-        if config.mouth_interior:
-            heads += " + mouth interior"
-    return f"ExprGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}{heads}"
+    return f"ExprGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}{describe_shape(config, 'decoder')}"
 
 
 EXPRGAN = ModelFamily(
