@@ -343,12 +343,12 @@ def describe(shifts: list[ExpressionShift]) -> list[str]:
 
 
 def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", type=Path, help="an ExprGAN model file")
+    parser.add_argument("model", metavar="MODEL", type=Path, help="a model file of any family (its network keeps drawing the appearance unless --appearance)")
     parser.add_argument("prepared", metavar="PREPARED", type=Path, nargs="+", help="prepared folders to learn from (train split)")
     parser.add_argument("-o", "--output", metavar="OUT", type=Path, required=True, help="the model file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--appearance", action="store_true",
-                        help="also learn each expression's mean luminance ratio and use it instead of the decoder's change")
+                        help="also learn each expression's mean luminance ratio and use it instead of the network's own change")
     parser.add_argument("--apex", type=float, default=1.0, metavar="F",
                         help="intensity 1.0 = the mean of the F (0–1] of each expression's faces that show it most "
                         "strongly (default 1: the mean of all)")
