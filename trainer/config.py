@@ -36,6 +36,11 @@ class LossWeights:
     # Additions of the bundled recipe (0 = the paper's objective):
     paired: float = 0.0  # L1 between an edit and the same person photographed with that expression
     adv_expr: float = 0.0  # the encoder defeats D_expr, which guesses the expression from z
+    # TER-GAN (trainer/families/tergan.py; 0 elsewhere):
+    tergan_cross: float = 0.0  # identity of face A + expression code of its partner B (same person) ≈ B, L1
+    tergan_expression: float = 0.0  # expression consistency: E_exp on a generated face recovers the asked expression
+    tergan_identity: float = 0.0  # identity consistency: E_id on a generated face recovers its source's identity code
+    tergan_code: float = 0.0  # a real face's expression code ≈ the intensity map of its labelled intensities
 
     def scaled(self, **overrides: float) -> LossWeights:
         return replace(self, **overrides)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from faceedit.core.models.contract import ModelFamily
 from faceedit.core.models.exprgan import EXPRGAN
+from faceedit.core.models.tergan import TERGAN_FAMILY
 
 DEFAULT_FAMILY = "exprgan"
 """The family of model files written before the file named its family (format version 1)."""
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EXPRGAN,)}
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EXPRGAN, TERGAN_FAMILY)}
 
 
 def family_named(name: str) -> ModelFamily:
