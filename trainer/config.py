@@ -36,6 +36,8 @@ class LossWeights:
     # Additions of the bundled recipe (0 = the paper's objective):
     paired: float = 0.0  # L1 between an edit and the same person photographed with that expression
     adv_expr: float = 0.0  # the encoder defeats D_expr, which guesses the expression from z
+    # U-Net cGAN (trainer/families/unet_cgan.py; 0 elsewhere):
+    unet_cgan_triplet: float = 0.0  # an edit nearer its source face than another person's, in a learned identity embedding
     # TER-GAN (trainer/families/tergan.py; 0 elsewhere):
     tergan_cross: float = 0.0  # identity of face A + expression code of its partner B (same person) ≈ B, L1
     tergan_expression: float = 0.0  # expression consistency: E_exp on a generated face recovers the asked expression

@@ -10,11 +10,12 @@ from __future__ import annotations
 from faceedit.core.models.contract import ModelFamily
 from faceedit.core.models.exprgan import EXPRGAN
 from faceedit.core.models.tergan import TERGAN_FAMILY
+from faceedit.core.models.unet_cgan import UNET_CGAN
 
 DEFAULT_FAMILY = "exprgan"
 """The family of model files written before the file named its family (format version 1)."""
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EXPRGAN, TERGAN_FAMILY)}
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EXPRGAN, TERGAN_FAMILY, UNET_CGAN)}
 
 
 def family_named(name: str) -> ModelFamily:
