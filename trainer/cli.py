@@ -1,4 +1,4 @@
-"""``faceedit-train``: prepare, merge, train, evaluate, export.
+"""``faceedit-train``: prepare, merge, train, evaluate, export, compare.
 
 Each failure the user can act on prints one ``faceedit-train: error: …`` line and exits 1.
 """
@@ -15,6 +15,7 @@ from faceedit.core.errors import run_reporting_errors
 
 def build_parser() -> argparse.ArgumentParser:
     from trainer.augment import add_augment_arguments
+    from trainer.compare import add_compare_arguments
     from trainer.evaluate import add_evaluate_arguments
     from trainer.export import add_export_arguments
     from trainer.geometry import add_geometry_arguments
@@ -35,11 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_recognition_arguments(commands.add_parser("recognition", help="refit a model's recognition head (where sliders start)"))
     add_augment_arguments(commands.add_parser("augment-experiment",
                                               help="train the recogniser with and without the model's synthetic faces"))
+    add_compare_arguments(commands.add_parser("compare", help="measure models of any family on one table (same data, judge, machine)"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from trainer.augment import run_augment
+    from trainer.compare import run_compare
     from trainer.evaluate import run_evaluate
     from trainer.export import run_export
     from trainer.geometry import run_geometry
@@ -55,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export,
                 "merge": run_merge, "geometry": run_geometry,
-                "recognition": run_recognition, "augment-experiment": run_augment}
+                "recognition": run_recognition, "augment-experiment": run_augment, "compare": run_compare}
     return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 
 
