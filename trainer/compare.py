@@ -122,26 +122,24 @@ class Spread:
     """Repeated timings: median and spread, in ``unit``."""
 
     median: float
-    low: float  # minimum, or the 5th percentile where there are 20 samples or more
+    low: float  # minimum, or the 5th percentile
     high: float  # maximum, or the 95th percentile
     runs: int
     unit: str
+    percentiles: bool = False  # low/high: 5th and 95th percentiles (as bench/machine.py), else min and max
 
     @classmethod
-    def of(cls, samples: Sequence[float], unit: str) -> Spread:
+    def of(cls, samples: Sequence[float], unit: str, *, percentiles: bool = False) -> Spread:
         values = sorted(float(s) for s in samples)
         if not values:
             raise ValueError("no samples to summarise")
-        if len(values) >= 20:
-            pick = lambda q: values[min(len(values) - 1, int(round(q * (len(values) - 1))))]  # noqa: E731
-            low, high = pick(0.05), pick(0.95)
-        else:
-            low, high = values[0], values[-1]
-        return cls(statistics.median(values), low, high, len(values), unit)
+        pick = lambda q: values[min(len(values) - 1, int(round(q * (len(values) - 1))))]  # noqa: E731
+        low, high = (pick(0.05), pick(0.95)) if percentiles else (values[0], values[-1])
+        return cls(statistics.median(values), low, high, len(values), unit, percentiles)
 
     @property
     def spread_name(self) -> str:
-        return "5–95 %" if self.runs >= 20 else "min–max"
+        return "5–95 %" if self.percentiles else "min–max"
 
     def to_json(self) -> dict[str, Any]:
         return {"median": _round(self.median), "low": _round(self.low), "high": _round(self.high), "runs": self.runs,
@@ -404,7 +402,7 @@ def slider_latency(model: LoadedModel, photo: np.ndarray, face: DetectedFace, po
             call(values)
             if index >= SLIDER_WARMUP:
                 samples.append((time.perf_counter() - began) * 1000.0)
-        return Spread.of(samples, "ms")
+        return Spread.of(samples, "ms", percentiles=True)
 
     change = timed(lambda values: editor.change(encoded, values))
     move = timed(lambda values: editor.render(photo, [encoded], ExpressionTargets.exactly(values.tolist())))
@@ -774,8 +772,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.max_faces < 0:
         raise FaceeditError("--max-faces must be 0 (all) or more")
     paths = ComparisonPaths.under(args.out)
-    check_outputs(paths, overwrite=args.overwrite)
-    check_inputs(args.models, args.data)  # every model's header before the first is measured
+    check_outputs(paths, overwrite=args.overwrite)  # compare_models reads every input before its first measurement
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +24,8 @@ from faceedit.core.models.exprgan import ExprGANConfig, Generator
 from faceedit.core.models.file import Provenance, read_model_info, save_model
 from trainer import compare as compare_module
 from trainer.cli import main as train_main
-from trainer.compare import JSON_NAME, SHEET_NAME, TABLE_NAME, timing_config
+from trainer.compare import JSON_NAME, SHEET_NAME, TABLE_NAME, Spread, comparison_sheet, timing_config
+from trainer.evaluate import SHEET_FOOTER, SHEET_GAP, SHEET_HEADER, sheet_cell_size
 from trainer.judge import JudgeConfig
 
 from conftest import SHARED_DATA, needs_shared_data
@@ -166,3 +168,20 @@ def test_timing_config_turns_shape_options_off_and_reads_the_preset(tmp_path: Pa
     assert source == "family default" and config.family == "exprgan"
     assert config.model == ExprGANConfig(image_size=64, width=0.125)  # geometry off, appearance back to "network"
     assert timing_config(read_model_info(path), "smoke")[0].preset == "smoke"
+
+
+def test_the_sheet_takes_models_of_different_sizes_and_spreads_are_ordered() -> None:
+    rows = [("ExprGAN", "a.pt", [np.full((64, 64, 3), 80, np.uint8)] * 7),
+            ("CDAAE", "b-with-a-very-long-file-name-indeed.pt", [np.full((128, 128, 3), 160, np.uint8)] * 7)]
+    sheet = comparison_sheet([("face 1", rows), ("face 2", rows)], footer="footer")
+    cell = sheet_cell_size(128, 7)
+    assert sheet.dtype == np.uint8 and sheet.shape[1] == compare_module.LABEL_WIDTH + SHEET_GAP + 7 * (cell + SHEET_GAP)
+    assert sheet.shape[0] == SHEET_HEADER + 2 * (compare_module.BLOCK_CAPTION + 2 * (cell + SHEET_GAP)) + SHEET_GAP + SHEET_FOOTER
+    x = compare_module.LABEL_WIDTH + 2 * SHEET_GAP + cell // 2
+    y = SHEET_HEADER + compare_module.BLOCK_CAPTION + cell // 2
+    assert (sheet[y, x] == 80).all() and (sheet[y + cell + SHEET_GAP, x] == 160).all()  # each row at the same cell size
+
+    timing = Spread.of([3.0, 1.0, 2.0, 10.0], "s")
+    assert (timing.median, timing.low, timing.high, timing.spread_name) == (2.5, 1.0, 10.0, "min–max")
+    slider = Spread.of(list(range(1, 21)), "ms", percentiles=True)
+    assert slider.low == 2 and slider.high == 19 and slider.spread_name == "5–95 %"
