@@ -38,6 +38,8 @@ class LossWeights:
     adv_expr: float = 0.0  # the encoder defeats D_expr, which guesses the expression from z
     # U-Net cGAN (trainer/families/unet_cgan.py; 0 elsewhere):
     unet_cgan_triplet: float = 0.0  # an edit nearer its source face than another person's, in a learned identity embedding
+    # CDAAE (trainer/families/cdaae.py; 0 elsewhere):
+    cdaae_difference: float = 0.0  # own low-level features + learned difference ≈ the same person's partner's features
     # TER-GAN (trainer/families/tergan.py; 0 elsewhere):
     tergan_cross: float = 0.0  # identity of face A + expression code of its partner B (same person) ≈ B, L1
     tergan_expression: float = 0.0  # expression consistency: E_exp on a generated face recovers the asked expression

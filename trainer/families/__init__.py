@@ -15,9 +15,9 @@ DEFAULT_FAMILY = "exprgan"  # every TrainConfig so far trains ExprGAN (its model
 def objective_for(family: str = DEFAULT_FAMILY) -> FamilyObjective:
     """The training objective of model family ``family``; ``KeyError`` naming the known ones."""
     # Imported here, not at the top: the family modules import trainer.families.base from this package.
-    from trainer.families import exprgan, tergan, unet_cgan
+    from trainer.families import cdaae, exprgan, tergan, unet_cgan
 
-    objectives = {objective.family: objective for objective in (exprgan.OBJECTIVE, tergan.OBJECTIVE, unet_cgan.OBJECTIVE)}
+    objectives = {objective.family: objective for objective in (exprgan.OBJECTIVE, tergan.OBJECTIVE, cdaae.OBJECTIVE, unet_cgan.OBJECTIVE)}
     try:
         return objectives[family]
     except KeyError:

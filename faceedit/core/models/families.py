@@ -8,6 +8,7 @@ a ``ModelFamily`` entry), add the entry here, and give the trainer its objective
 from __future__ import annotations
 
 from faceedit.core.models.contract import ModelFamily
+from faceedit.core.models.cdaae import CDAAE_FAMILY
 from faceedit.core.models.exprgan import EXPRGAN
 from faceedit.core.models.tergan import TERGAN_FAMILY
 from faceedit.core.models.unet_cgan import UNET_CGAN
@@ -15,7 +16,7 @@ from faceedit.core.models.unet_cgan import UNET_CGAN
 DEFAULT_FAMILY = "exprgan"
 """The family of model files written before the file named its family (format version 1)."""
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EXPRGAN, TERGAN_FAMILY, UNET_CGAN)}
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EXPRGAN, TERGAN_FAMILY, CDAAE_FAMILY, UNET_CGAN)}
 
 
 def family_named(name: str) -> ModelFamily:
