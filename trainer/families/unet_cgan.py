@@ -297,8 +297,9 @@ def _stages(steps: int) -> tuple[Stage, ...]:
 
 PRESETS: dict[str, TrainConfig] = {
     # The comparison's budget: 64 px luminance, batch 32, 1,000 steps. Width 0.375 (24, 48,
-    # 96, 192 channels): a step costs about what ExprGAN's bundled step does on the same CPU
-    # (39 vs 50 GFLOP; wall time within the noise of three round-robin measurements).
+    # 96, 192 channels): 39 GFLOP a step vs ExprGAN bundled's 50; measured round-robin on a
+    # quiet 2-core CPU, 0.22 s vs 0.18 s a step in bf16 (what runs use there), 0.37 vs 0.33 s
+    # in fp32 (width 0.3125 would match in bf16: 0.185 s).
     "cpu": TrainConfig(
         preset="cpu", family=FAMILY, model=UNetCGANConfig(image_size=64, image_channels=1, width=0.375),
         stages=_stages(1_000), batch_size=32, balanced=True, paired_fraction=0.25,
