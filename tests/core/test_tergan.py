@@ -23,7 +23,7 @@ def test_config_round_trips_and_refuses_bad_values() -> None:
         TERGANConfig.from_dict({**config.to_dict(), "z_dim": 50})
     for bad, message in (
         ({"image_size": 48}, "power of two"), ({"image_size": 8}, "power of two"), ({"width": 0.0}, "width"),
-        ({"width": 5.0}, "width"), ({"image_channels": 2}, "image_channels"), ({"expression_dim": 0}, "positive"),
+        ({"width": 5.0}, "width"), ({"image_channels": 2}, "image_channels"), ({"expression_dim": 5}, "at least num_expressions"), ({"identity_dim": 0}, "positive"),
         ({"appearance": "decoder"}, "appearance"), ({"appearance": "mean_ratio"}, "needs geometry"),
         ({"mouth_interior": True}, "needs geometry"),
     ):
@@ -44,6 +44,9 @@ def test_read_render_shapes_and_no_change_at_the_recognised_intensities() -> Non
         assert reading.identity.shape == (3, SMALL.identity_dim) and reading.reconstruction.shape == (3, 3, 32, 32)
         # The recognition is the expression encoder's reading of the face.
         assert torch.equal(reading.recognised, network.expression_encoder(images).intensities)
+        # …and the first six entries of the code the decoder is given; the map keeps them.
+        assert torch.equal(network.expression_encoder(images).code[:, :6], reading.recognised)
+        assert torch.equal(network.code(reading.recognised)[:, :6], reading.recognised)
         still = network.render(reading, reading.recognised)
         moved = network.render(reading, torch.tensor([[0, 0, 0, 1.0, 0, 0]] * 3))
     assert still.image_change is not None and not still.image_change.any()  # exactly zero, bit for bit

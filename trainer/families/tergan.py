@@ -9,13 +9,15 @@ losses and their weights are this implementation's choices (the abstract gives n
   reconstruction process".
 - ``G/tergan_cross`` (L1): for identity-paired faces (same person, other expression:
   ``Batch.paired``), decode(E_id(A), E_exp(B).code) ≈ B: identity from one image,
-  expression from another, checked where the answer was photographed.
+  expression from another, checked where the answer was photographed; and the same with
+  B's code taken from its labelled intensities, decode(E_id(A), M(y_B)) ≈ B, so the path
+  the app renders edits through is supervised by pixels too.
 - ``G/recognition`` (BCE): E_exp's intensities on real faces ≈ their labels (FER).
-- ``G/tergan_code`` (MSE): E_exp(x).code ≈ M(labelled intensities), both sides learning:
-  the intensity map M gives slider edits a code without a reference face, and the real
-  codes stay where the labels put them (a commitment between the two).
+- ``G/tergan_code`` (MSE): M's residual for the labelled intensities ≈ E_exp(x)'s residual,
+  the encoder's held fixed: the intensity map learns how a real face with these labels
+  typically shows them, and gives slider edits a whole code without a reference face.
 - ``G/tergan_expression``: expression consistency: E_exp, weights held fixed, on an edit
-  decode(E_id(x), M(t)) recovers t (BCE on the intensities + MSE of its code to M(t)).
+  decode(E_id(x), M(t)) recovers t (BCE on the intensities + MSE of its residual to M's).
 - ``G/tergan_identity`` (L1): identity consistency: E_id, weights held fixed, on the same
   edit recovers E_id(x) (held fixed too). The encoders are frozen in both consistency
   terms so they cannot drift to agree with whatever the decoder makes; only the decoder
@@ -105,24 +107,35 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     expression = g.expression_encoder(images)
     target_codes = g.code(batch.targets)
     paired = batch.paired if w.tergan_cross > 0 else torch.zeros_like(batch.paired)
-    partner_codes = g.expression_encoder(batch.partner_images[paired]).code if bool(paired.any()) else target_codes[:0]
+    if bool(paired.any()):
+        # The partner's expression twice: read by E_exp (the paper's transfer) and mapped from
+        # its labelled intensities (the path slider edits and `faceedit transfer` take).
+        partner_codes = torch.cat([g.expression_encoder(batch.partner_images[paired]).code,
+                                   g.code(batch.partner_intensities[paired])])
+        paired_identity = identity_codes[paired].repeat(2, 1)
+    else:
+        partner_codes, paired_identity = target_codes[:0], identity_codes[:0]
     # One decoder call per step: reconstructions, edits at the batch's targets, cross reconstructions.
     decoded = g.decoder(
-        torch.cat([identity_codes, identity_codes, identity_codes[paired]]),
+        torch.cat([identity_codes, identity_codes, paired_identity]),
         torch.cat([expression.code, target_codes, partner_codes]),
     )
     reconstructions, edits, crosses = decoded[:n], decoded[n : 2 * n], decoded[2 * n :]
     losses: dict[str, torch.Tensor] = {"G/pixel": F.l1_loss(reconstructions.float(), images.float())}
     if crosses.shape[0]:
-        losses["G/tergan_cross"] = F.l1_loss(crosses.float(), batch.partner_images[paired].float())
+        losses["G/tergan_cross"] = F.l1_loss(crosses.float(), batch.partner_images[paired].repeat(2, 1, 1, 1).float())
     if w.recognition > 0:
         losses["G/recognition"] = _bce(expression.intensities, batch.intensities)
     if w.tergan_code > 0:
-        losses["G/tergan_code"] = F.mse_loss(expression.code.float(), g.code(batch.intensities).float())
+        # Only the map learns here: pulling the encoder's codes towards the map as well let
+        # both shrink towards one point (measured: codes within 0.01 of each other, the
+        # decoder then ignored them), so the encoder's residuals are held fixed as targets.
+        losses["G/tergan_code"] = F.mse_loss(g.code_map.residual(batch.intensities).float(), expression.residual.detach().float())
     if w.tergan_expression > 0:
         seen = _frozen(g.expression_encoder, edits)
+        residual = target_codes[:, seen.intensities.shape[1] :]
         losses["G/tergan_expression"] = _bce(seen.intensities, batch.targets) + F.mse_loss(
-            seen.code.float(), target_codes.detach().float()
+            seen.residual.float(), residual.detach().float()
         )
     if w.tergan_identity > 0:
         losses["G/tergan_identity"] = F.l1_loss(_frozen(g.identity_encoder, edits).float(), identity_codes.detach().float())
