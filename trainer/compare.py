@@ -581,15 +581,17 @@ def compare_models(
          [(m[0].family.title, m[0].path.name, m[4][index]) for m in measured])
         for index, record in enumerate(on_sheet)
     ]
-    footer = f"held-out faces of {info.root}" + (f", from {under}" if under else "") + "; every model edited through the app's editor"
+    # Paths as the command line gave them (not resolved): the table and sheet are committed to docs/ and
+    # should read like the command that made them, not name the build machine's folders.
+    footer = f"held-out faces of {info.root}" + (f", from {edit_from}" if under else "") + "; every model edited through the app's editor"
     return Comparison(
         models=tuple(results),
-        prepared=str(folder.resolve()),
+        prepared=str(prepared),
         prepared_info=info,
         train_faces=sum(r.split == "train" for r in records),
         test_faces=len(test),
         test_subjects=len({r.subject for r in test}),
-        edit_from=None if under is None else str(under),
+        edit_from=None if edit_from is None else str(edit_from),
         max_faces=max_faces,
         judge=measured[0][1].judge,
         machine=machine_description(torch_device),
@@ -667,7 +669,7 @@ def _markdown(c: Comparison) -> str:
         f"Data: `{c.prepared}` ({c.prepared_info.kind}, {c.prepared_info.size} px): {c.train_faces} training faces; "
         f"held out: {c.test_faces} test faces of {c.test_subjects} identities, the same for every model"
         + (f"; edited only test faces from `{c.edit_from}`" if c.edit_from else "")
-        + f"; at most {c.max_faces or 'all'} faces edited per model.",
+        + (f"; at most {c.max_faces} of them edited per model." if c.max_faces else "; every one of them edited by every model."),
         f"Judge: the prepared folder's frozen judge (`judge.pt`, classes {', '.join(judge.classes)}), the same for every "
         f"model; its accuracy on the real test faces {_number(judge.test_accuracy)} "
         f"(balanced {_number(judge.balanced_accuracy)}).",
@@ -676,6 +678,10 @@ def _markdown(c: Comparison) -> str:
         "| " + " | ".join(HEADERS) + " |",
         "|" + "|".join("---" for _ in HEADERS) + "|",
         *("| " + " | ".join(_row(m)) + " |" for m in c.models),
+        "",
+        "Models (what each file holds, as `faceedit info` says it):",
+        "",
+        *(f"- `{m.info.path.name}`: {m.info.describe()}" for m in c.models),
         "",
     ]
     steps = {m.info.provenance.steps for m in c.models}

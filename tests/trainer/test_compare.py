@@ -101,6 +101,7 @@ def test_two_models_on_one_table(compared: tuple[Path, str], models: list[Path])
     assert "\n".join(rows) in printed and "torch " in table and "cores" in table
     assert "n/a" not in "".join(rows)  # every column measured
     assert "how it was measured" in table.lower() and "not through the window" in table
+    assert "- `tiny-a.pt`: ExprGAN " in table  # what each file holds, so rows of one family can be told apart
 
     saved = json.loads((out / JSON_NAME).read_text())
     assert _finite(saved) and [m["file"] for m in saved["models"]] == [str(p) for p in models]
