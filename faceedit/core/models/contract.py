@@ -36,6 +36,24 @@ class FamilyConfig(Protocol):
     def to_dict(self) -> dict: ...
 
 
+def check_image_options(config: FamilyConfig) -> None:
+    """The checks every family's config shares (raises ValueError): ``image_size`` a power of
+    two ≥ 16 (every family halves it down to 4×4), ``width`` in (0, 4], 1 or 3 image channels."""
+    size = config.image_size
+    if size < 16 or size & (size - 1):
+        raise ValueError(f"image_size must be a power of two ≥ 16, not {size}")
+    width = getattr(config, "width", 1.0)
+    if not 0.0 < width <= 4.0:
+        raise ValueError(f"width must be in (0, 4], not {width}")
+    if config.image_channels not in (1, 3):
+        raise ValueError(f"image_channels must be 1 or 3, not {config.image_channels}")
+
+
+def channels_name(config: FamilyConfig) -> str:
+    """"RGB" or "luminance", for a family's one-line description."""
+    return "RGB" if config.image_channels == 3 else "luminance"
+
+
 @dataclass(frozen=True)
 class FaceReading:
     """A model's reading of N aligned faces. Families subclass it to cache their own state."""

@@ -47,7 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.models.contract import Edit, FaceReading, ModelFamily
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, channels_name, check_image_options
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
@@ -76,13 +76,7 @@ class TERGANConfig:
 
     def __post_init__(self) -> None:
         check_shape_options(self)
-        levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
-        if self.image_size < 16 or levels != int(levels):
-            raise ValueError(f"image_size must be a power of two ≥ 16, not {self.image_size}")
-        if not 0.0 < self.width <= 4.0:
-            raise ValueError(f"width must be in (0, 4], not {self.width}")
-        if self.image_channels not in (1, 3):
-            raise ValueError(f"image_channels must be 1 or 3, not {self.image_channels}")
+        check_image_options(self)
         if self.num_expressions < 1 or self.identity_dim < 1:
             raise ValueError("num_expressions and identity_dim must be positive")
         if self.expression_dim < self.num_expressions:
@@ -291,8 +285,7 @@ class TERGAN(nn.Module):
 
 
 def _describe(config: TERGANConfig) -> str:
-    channels = "RGB" if config.image_channels == 3 else "luminance"
-    return (f"TER-GAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}, "
+    return (f"TER-GAN {config.image_size}×{config.image_size} {channels_name(config)}, width ×{config.width:g}, "
             f"identity {config.identity_dim} + expression {config.expression_dim}{describe_shape(config, 'network')}")
 
 

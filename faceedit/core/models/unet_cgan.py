@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.models.contract import Edit, FaceReading, ModelFamily
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, channels_name, check_image_options
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
@@ -71,13 +71,7 @@ class UNetCGANConfig:
 
     def __post_init__(self) -> None:
         check_shape_options(self)
-        levels = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
-        if self.image_size < 16 or levels != int(levels):
-            raise ValueError(f"image_size must be a power of two ≥ 16, not {self.image_size}")
-        if not 0.0 < self.width <= 4.0:
-            raise ValueError(f"width must be in (0, 4], not {self.width}")
-        if self.image_channels not in (1, 3):
-            raise ValueError(f"image_channels must be 1 or 3, not {self.image_channels}")
+        check_image_options(self)
         if self.num_expressions < 1:
             raise ValueError(f"num_expressions must be positive, not {self.num_expressions}")
 
@@ -228,8 +222,7 @@ class Generator(nn.Module):
 
 
 def _describe(config: UNetCGANConfig) -> str:
-    channels = "RGB" if config.image_channels == 3 else "luminance"
-    return (f"U-Net cGAN {config.image_size}×{config.image_size} {channels}, width ×{config.width:g}"
+    return (f"U-Net cGAN {config.image_size}×{config.image_size} {channels_name(config)}, width ×{config.width:g}"
             f"{describe_shape(config, 'network')}")
 
 
