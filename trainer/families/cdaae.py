@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
@@ -41,7 +40,7 @@ from faceedit.core.models.cdaae import CDAAE, CDAAEConfig
 from trainer.config import LossWeights, Stage, TrainConfig
 from trainer.data import Batch
 from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn, NetworkSpec
-from trainer.families.exprgan import expression_class, total_variation
+from trainer.families.losses import adversarial, as_rgb, bce, expression_class, frozen, total_variation
 from trainer.manifest import LABELS
 
 FAMILY = "cdaae"
@@ -114,28 +113,6 @@ class Networks:
         return cls(networks["generator"], networks["d_img"], networks["d_z"], networks["d_expr"])
 
 
-def _adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits) if real else torch.zeros_like(logits))
-
-
-def _bce(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on probabilities, written out (F.binary_cross_entropy refuses autocast)."""
-    p = probabilities.float().clamp(1e-6, 1 - 1e-6)
-    return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
-
-
-def _rgb(images: torch.Tensor) -> torch.Tensor:
-    """The identity network wants RGB: luminance models repeat their one channel."""
-    return images if images.shape[1] == 3 else images.expand(-1, 3, -1, -1)
-
-
-def _recognise_frozen(g: CDAAE, images: torch.Tensor) -> torch.Tensor:
-    """The recognition head's reading of ``images``, its weights held fixed (gradients reach the images only)."""
-    weights = {name: p.detach() for name, p in g.encoder.named_parameters()}
-    return functional_call(g.encoder, weights, (images,)).intensities
-
-
 def relative_l1(moved: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean |moved − target| / mean |target| (``target`` held fixed): scale-free, so shrinking
     every feature does not lower it."""
@@ -179,19 +156,19 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     compared = {k: v for k, v in (("G/identity", recon), ("G/identity_edit", edits))
                 if identity is not None and getattr(w, k.removeprefix("G/")) > 0}
     if compared:
-        values = identity.losses([_rgb(v) for v in compared.values()], _rgb(batch.images))
+        values = identity.losses([as_rgb(v) for v in compared.values()], as_rgb(batch.images))
         losses.update(zip(compared, values))
     if w.recognition > 0:
-        losses["G/recognition"] = _bce(encoding.intensities[:n], batch.intensities)
+        losses["G/recognition"] = bce(encoding.intensities[:n], batch.intensities)
     if w.recognition_edit > 0:
-        losses["G/recognition_edit"] = _bce(_recognise_frozen(g, edits), batch.targets)
+        losses["G/recognition_edit"] = bce(frozen(g.encoder, edits).intensities, batch.targets)
     if w.adv_z > 0:
-        losses["G/adv_z"] = _adversarial(nets.d_z(z), real=True)
+        losses["G/adv_z"] = adversarial(nets.d_z(z), real=True)
     if w.adv_expr > 0:
         # Defeat D_expr: its guess from z should be uniform over the labels.
         losses["G/adv_expr"] = -F.log_softmax(nets.d_expr(z).float(), dim=1).mean()
     if w.adv_img > 0:
-        losses["G/adv_img"] = _adversarial(nets.d_img(edits, expression_class(batch.targets)), real=True)
+        losses["G/adv_img"] = adversarial(nets.d_img(edits, expression_class(batch.targets)), real=True)
     if w.tv > 0:
         losses["G/tv"] = total_variation(decoded)
     total = sum(w.weight_of(k) * v for k, v in losses.items())
@@ -202,13 +179,13 @@ def image_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, sta
     """D_img: real faces told their labels vs random edits told the asked expression."""
     real = nets.d_img(batch.images, expression_class(batch.intensities))
     fake = nets.d_img(g.edits.detach(), expression_class(batch.targets))
-    return {"D/img": _adversarial(real, True) + _adversarial(fake, False)}
+    return {"D/img": adversarial(real, True) + adversarial(fake, False)}
 
 
 def code_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
     """D_z: the uniform prior vs the encoder's codes."""
     assert g.z is not None
-    return {"D/z": _adversarial(nets.d_z(batch.noise_z), True) + _adversarial(nets.d_z(g.z.detach()), False)}
+    return {"D/z": adversarial(nets.d_z(batch.noise_z), True) + adversarial(nets.d_z(g.z.detach()), False)}
 
 
 def expression_adversary_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
@@ -26,6 +25,7 @@ from faceedit.core.models.exprgan import ExprGANConfig, Generator, IdentityCodeD
 from trainer.config import PRESETS, Stage
 from trainer.data import Batch
 from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn, NetworkSpec
+from trainer.families.losses import adversarial, as_rgb, bce, expression_class, frozen, total_variation
 from trainer.manifest import LABELS
 
 
@@ -63,49 +63,6 @@ class Networks:
         return cls(networks["generator"], networks["d_img"], networks["d_z"], networks["d_expr"])
 
 
-def total_variation(images: torch.Tensor) -> torch.Tensor:
-    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
-
-
-def _adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits, target)
-
-
-def _bce(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on probabilities, written out: F.binary_cross_entropy refuses autocast."""
-    p = probabilities.float().clamp(1e-6, 1 - 1e-6)
-    return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
-
-
-def expression_class(intensities: torch.Tensor) -> torch.Tensor:
-    """What D_img is told about a face: which expression(s), not how strongly.
-
-    Real faces come labelled at intensity 1 (or 0), edits at any s in (0, 1). Told the
-    intensities, D_img could call every face with a fractional label fake without looking
-    at it, and its gradient would say nothing about the face. So D_img sees the
-    intensities divided by their maximum: the paper's one-hot class, mixtures kept in ratio.
-    """
-    peak = intensities.amax(dim=1, keepdim=True)
-    return torch.where(peak > 0, intensities / peak.clamp_min(1e-6), torch.zeros_like(intensities))
-
-
-def _rgb(images: torch.Tensor) -> torch.Tensor:
-    """The identity network wants RGB: luminance models repeat their one channel."""
-    return images if images.shape[1] == 3 else images.expand(-1, 3, -1, -1)
-
-
-def _recognise_frozen(g: Generator, images: torch.Tensor) -> torch.Tensor:
-    """The recognition head's reading of ``images`` with its weights held fixed.
-
-    Gradients reach the images (so the decoder learns to make what the head recognises)
-    but not the encoder's weights: the head learns from real, labelled faces only and
-    cannot drift to agree with whatever the decoder makes (StarGAN's classifier habit).
-    """
-    weights = {name: p.detach() for name, p in g.encoder.named_parameters()}
-    return functional_call(g.encoder, weights, (images,)).intensities
-
-
 def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: IdentityFn | None) -> GeneratorPass:
     """Losses of the generator side (encoder, decoder, recognition head; Q via D_img's head)."""
     w = stage.weights
@@ -130,14 +87,14 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
         compared = {k: v for k, v in (("G/identity", recon), ("G/identity_edit", edits))
                     if identity is not None and getattr(w, k.removeprefix("G/")) > 0}
         if compared:  # the input faces' features are computed once for both comparisons
-            values = identity.losses([_rgb(v) for v in compared.values()], _rgb(batch.images))
+            values = identity.losses([as_rgb(v) for v in compared.values()], as_rgb(batch.images))
             losses.update(zip(compared, values))
         if w.recognition > 0:
-            losses["G/recognition"] = _bce(encoding.intensities, batch.intensities)
+            losses["G/recognition"] = bce(encoding.intensities, batch.intensities)
         if w.recognition_edit > 0:
-            losses["G/recognition_edit"] = _bce(_recognise_frozen(g, edits), batch.targets)
+            losses["G/recognition_edit"] = bce(frozen(g.encoder, edits).intensities, batch.targets)
         if w.adv_z > 0:
-            losses["G/adv_z"] = _adversarial(nets.d_z(z), real=True)
+            losses["G/adv_z"] = adversarial(nets.d_z(z), real=True)
         if w.adv_expr > 0:
             # Defeat D_expr: its guess from z should be uniform over the labels.
             guess = F.log_softmax(nets.d_expr(z).float(), dim=1)
@@ -151,7 +108,7 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     if w.adv_img > 0 or w.q > 0:
         logits, q = nets.d_img(edits, expression_class(batch.targets))
         if w.adv_img > 0:
-            losses["G/adv_img"] = _adversarial(logits, real=True)
+            losses["G/adv_img"] = adversarial(logits, real=True)
         if w.q > 0:
             losses["G/q"] = F.mse_loss(q.float(), g.code(batch.targets))
     total = sum(w.weight_of(k) * v for k, v in losses.items())
@@ -162,7 +119,7 @@ def image_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, sta
     """D_img: real faces with their labels vs generated ones; Q learns the fakes' codes."""
     real_logits, _ = nets.d_img(batch.images, expression_class(batch.intensities))
     fake_logits, q = nets.d_img(g.edits.detach(), expression_class(batch.targets))
-    losses = {"D/img": _adversarial(real_logits, True) + _adversarial(fake_logits, False)}
+    losses = {"D/img": adversarial(real_logits, True) + adversarial(fake_logits, False)}
     if stage.weights.q > 0:
         losses["D/q"] = F.mse_loss(q.float(), nets.generator.code(batch.targets))
     return losses
@@ -171,7 +128,7 @@ def image_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, sta
 def code_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
     """D_z: the uniform prior vs the encoder's codes (``g.z``: the row needs z)."""
     assert g.z is not None
-    return {"D/z": _adversarial(nets.d_z(batch.noise_z), True) + _adversarial(nets.d_z(g.z.detach()), False)}
+    return {"D/z": adversarial(nets.d_z(batch.noise_z), True) + adversarial(nets.d_z(g.z.detach()), False)}
 
 
 def expression_adversary_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
@@ -44,6 +43,7 @@ from faceedit.core.models.tergan import TERGAN, TERGANConfig
 from trainer.config import LossWeights, Stage, TrainConfig
 from trainer.data import Batch
 from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn, NetworkSpec
+from trainer.families.losses import adversarial, bce, frozen
 
 GENERATOR_PARTS = ("identity_encoder", "expression_encoder", "code_map", "decoder")
 
@@ -80,23 +80,6 @@ class Networks:
         return cls(networks["generator"], networks["d_img"])  # type: ignore[arg-type]
 
 
-def _adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
-
-
-def _bce(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on probabilities, written out: F.binary_cross_entropy refuses autocast."""
-    p = probabilities.float().clamp(1e-6, 1 - 1e-6)
-    return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
-
-
-def _frozen(module: nn.Module, images: torch.Tensor):  # noqa: ANN202 (the module's own output type)
-    """``module(images)`` with its weights held fixed: gradients reach the images only."""
-    weights = {name: p.detach() for name, p in module.named_parameters()}
-    return functional_call(module, weights, (images,))
-
-
 def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: IdentityFn | None) -> GeneratorPass:
     """The generator side's losses (both encoders, the intensity map, the decoder)."""
     w = stage.weights
@@ -125,29 +108,29 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     if crosses.shape[0]:
         losses["G/tergan_cross"] = F.l1_loss(crosses.float(), batch.partner_images[paired].repeat(2, 1, 1, 1).float())
     if w.recognition > 0:
-        losses["G/recognition"] = _bce(expression.intensities, batch.intensities)
+        losses["G/recognition"] = bce(expression.intensities, batch.intensities)
     if w.tergan_code > 0:
         # Only the map learns here: pulling the encoder's codes towards the map as well let
         # both shrink towards one point (measured: codes within 0.01 of each other, the
         # decoder then ignored them), so the encoder's residuals are held fixed as targets.
         losses["G/tergan_code"] = F.mse_loss(g.code_map.residual(batch.intensities).float(), expression.residual.detach().float())
     if w.tergan_expression > 0:
-        seen = _frozen(g.expression_encoder, edits)
+        seen = frozen(g.expression_encoder, edits)
         residual = target_codes[:, seen.intensities.shape[1] :]
-        losses["G/tergan_expression"] = _bce(seen.intensities, batch.targets) + F.mse_loss(
+        losses["G/tergan_expression"] = bce(seen.intensities, batch.targets) + F.mse_loss(
             seen.residual.float(), residual.detach().float()
         )
     if w.tergan_identity > 0:
-        losses["G/tergan_identity"] = F.l1_loss(_frozen(g.identity_encoder, edits).float(), identity_codes.detach().float())
+        losses["G/tergan_identity"] = F.l1_loss(frozen(g.identity_encoder, edits).float(), identity_codes.detach().float())
     if w.adv_img > 0:
-        losses["G/adv_img"] = _adversarial(nets.d_img(edits), real=True)
+        losses["G/adv_img"] = adversarial(nets.d_img(edits), real=True)
     total = sum(w.weight_of(k) * v for k, v in losses.items())
     return GeneratorPass(losses, total, edits, identity_codes)
 
 
 def image_discriminator_loss(nets: Networks, batch: Batch, g: GeneratorPass, stage: Stage) -> dict[str, torch.Tensor]:
     """D_img: real faces vs the step's edits."""
-    return {"D/img": _adversarial(nets.d_img(batch.images), True) + _adversarial(nets.d_img(g.edits.detach()), False)}
+    return {"D/img": adversarial(nets.d_img(batch.images), True) + adversarial(nets.d_img(g.edits.detach()), False)}
 
 
 def sample_columns(generator: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:

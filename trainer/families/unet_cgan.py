@@ -22,7 +22,7 @@ chose where it is silent. Loss keys ``G/<field>`` count with ``LossWeights.<fiel
   and j is never a row with the same pixels as face i or i's partner, so the condition
   image is (nearly always: a batch of 32 from hundreds of subjects) another identity.
   Rows with no such j in the batch count with weight 0. The expression maps are the
-  intensities divided by their maximum (ExprGAN's ``expression_class``: a real face is
+  intensities divided by their maximum (``losses.expression_class``: a real face is
   labelled at 1, an edit at any s, and D must not tell them apart by the number).
 - ``G/unet_cgan_triplet`` and the ``embedding`` row: "we utilize the triplet loss to
   maintain the generated face images closer to the same identity person by imposing a
@@ -46,7 +46,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
@@ -54,6 +53,7 @@ from faceedit.core.models.unet_cgan import Generator, UNetCGANConfig
 from trainer.config import LossWeights, Stage, TrainConfig
 from trainer.data import Batch
 from trainer.families.base import DiscriminatorUpdate, FamilyObjective, GeneratorPass, IdentityFn, NetworkSpec
+from trainer.families.losses import bce, expression_class, frozen
 
 FAMILY = "unet-cgan"
 
@@ -168,12 +168,6 @@ def target_labels(targets: torch.Tensor) -> torch.Tensor:
     return targets.argmax(dim=1)
 
 
-def expression_class(intensities: torch.Tensor) -> torch.Tensor:
-    """Intensities divided by their maximum (neutral: zeros): what D is told about a face's expression."""
-    peak = intensities.amax(dim=1, keepdim=True)
-    return torch.where(peak > 0, intensities / peak.clamp_min(1e-6), torch.zeros_like(intensities))
-
-
 # --- losses --------------------------------------------------------------------------------
 
 
@@ -189,23 +183,10 @@ def _adversarial(logits: torch.Tensor, real: bool, weights: torch.Tensor) -> tor
     return _weighted_mean(per_row, weights)
 
 
-def _bce(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on probabilities, written out (F.binary_cross_entropy refuses autocast)."""
-    p = probabilities.float().clamp(1e-6, 1 - 1e-6)
-    return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
-
-
 def triplet(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """max(0, ‖a − p‖² − ‖a − n‖² + margin), averaged over the rows that count."""
     gap = (anchor - positive).pow(2).sum(dim=1) - (anchor - negative).pow(2).sum(dim=1)
     return _weighted_mean(F.relu(gap + TRIPLET_MARGIN), weights)
-
-
-def _recognise_frozen(g: Generator, images: torch.Tensor) -> torch.Tensor:
-    """The recognition head's reading of ``images`` with the encoder's weights held fixed:
-    gradients reach the images, not the head (it learns from labelled real faces only)."""
-    weights = {name: p.detach() for name, p in g.encoder.named_parameters()}
-    return functional_call(g.encoder, weights, (images,)).intensities
 
 
 def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: IdentityFn | None) -> GeneratorPass:
@@ -224,9 +205,9 @@ def generator_pass(nets: Networks, batch: Batch, stage: Stage, identity: Identit
     if w.paired > 0 and paired_edits.shape[0]:
         losses["G/paired"] = F.l1_loss(paired_edits, batch.partner_images[paired])
     if w.recognition > 0:
-        losses["G/recognition"] = _bce(encoding.intensities, batch.intensities)
+        losses["G/recognition"] = bce(encoding.intensities, batch.intensities)
     if w.recognition_edit > 0:
-        losses["G/recognition_edit"] = _bce(_recognise_frozen(g, edits), batch.targets)
+        losses["G/recognition_edit"] = bce(frozen(g.encoder, edits).intensities, batch.targets)
     if w.adv_img > 0:
         conditions, found = condition_rows(batch, target_labels(batch.targets))
         logits = nets.d_pair(edits, batch.images[conditions], expression_class(batch.targets))
