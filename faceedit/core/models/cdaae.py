@@ -45,22 +45,22 @@ ExprGAN. The adversaries and the image discriminator live in the trainer
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, channels_name, check_image_options
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, ConfigDict, channels_name, check_image_options
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
 
 
 @dataclass(frozen=True)
-class CDAAEConfig:
+class CDAAEConfig(ConfigDict):
     """Architecture of one CDAAE model; stored in every model file.
 
     ``width`` multiplies every channel count (1.0: 64, 128, 256, 512 … per encoder
@@ -106,16 +106,6 @@ class CDAAEConfig:
     def decoder_channels(self) -> list[int]:
         """At 4×4, then after each ×2 upsampling; equal to the encoder's at the same resolution."""
         return [*reversed(self.encoder_channels()), self.scaled(32)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> CDAAEConfig:
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
 
 
 class Encoding(NamedTuple):

@@ -19,8 +19,8 @@ Both run on the thread that owns the model, inside ``torch.inference_mode``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, Self, runtime_checkable
 
 import torch
 from torch import nn
@@ -34,6 +34,24 @@ class FamilyConfig(Protocol):
     num_expressions: int
 
     def to_dict(self) -> dict: ...
+
+
+class ConfigDict:
+    """``to_dict`` / ``from_dict`` for a family's frozen config dataclass (mix in first).
+
+    A model file stores the config as a plain dict; a key this version does not know is
+    refused (``ValueError``) rather than dropped, so a newer file fails with a reason.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        unknown = set(values) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+        if unknown:
+            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
 
 
 def check_image_options(config: FamilyConfig) -> None:

@@ -25,22 +25,22 @@ recognised ones, an image change.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, channels_name, check_image_options
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, ConfigDict, channels_name, check_image_options
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
 
 
 @dataclass(frozen=True)
-class ExprGANConfig:
+class ExprGANConfig(ConfigDict):
     """Architecture of one model; stored in every model file so nothing is re-typed as flags.
 
     ``width`` multiplies every channel count (1.0 = the paper's size); ``image_channels``
@@ -91,17 +91,6 @@ class ExprGANConfig:
         # Paper at 128 px: 4×4×1024, then 512, 256, 128, 64, 32 after each upsampling.
         top = 64 * 2 ** (self.levels - 1)
         return [self.scaled(top // 2**i) for i in range(self.levels + 1)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ExprGANConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
 
 
 def expression_code(intensities: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:

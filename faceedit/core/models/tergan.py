@@ -39,22 +39,22 @@ Images are N×C×S×S in [−1, 1] (:mod:`faceedit.core.models.pixels`). No work
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, channels_name, check_image_options
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, ConfigDict, channels_name, check_image_options
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
 
 
 @dataclass(frozen=True)
-class TERGANConfig:
+class TERGANConfig(ConfigDict):
     """Architecture of one TER-GAN model; stored in every model file.
 
     ``width`` multiplies every channel count (1.0: encoders 64→512 channels, decoder
@@ -104,16 +104,6 @@ class TERGANConfig:
     def decoder_channels(self) -> list[int]:
         # The encoder's mirror: 4×4 at the top, 32 at the image (128 px: 512, 512, 256, 128, 64, 32).
         return [self.scaled(min(32 * 2 ** (self.levels - i), 512)) for i in range(self.levels + 1)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TERGANConfig:
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
 
 
 class ExpressionReading(NamedTuple):

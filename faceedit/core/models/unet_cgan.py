@@ -37,22 +37,22 @@ Images are N×C×S×S tensors in [−1, 1] (:mod:`faceedit.core.models.pixels`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
-from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, channels_name, check_image_options
+from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, ConfigDict, channels_name, check_image_options
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
 
 
 @dataclass(frozen=True)
-class UNetCGANConfig:
+class UNetCGANConfig(ConfigDict):
     """Architecture of one U-Net cGAN model; stored in every model file.
 
     ``width`` multiplies every channel count (1.0: 64, 128, 256, 512, 512 … channels from
@@ -87,16 +87,6 @@ class UNetCGANConfig:
     def encoder_channels(self) -> list[int]:
         """Channels of each encoder level's output, top (S/2) to bottleneck (4×4)."""
         return [self.scaled(min(64 * 2**i, 512)) for i in range(self.levels)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> UNetCGANConfig:
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
 
 
 class UNetEncoding(NamedTuple):
