@@ -32,6 +32,22 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["FACEEDIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_main_thread(request: pytest.FixtureRequest):  # noqa: ANN201
+    """After each engine or GUI test, collect cyclic garbage here, on the main thread.
+
+    Otherwise the collector may run next on a worker thread of a later test (the video
+    runner's, the inference worker's) and free a dead test's Qt wrappers there; PySide
+    then defers their deletion to the main thread, where it crashed the suite once
+    (SIGSEGV in shiboken's BindingManager::runDeletionInMainThread, under gdb).
+    """
+    yield
+    if any(part in ("engine", "gui") for part in request.path.parts):
+        import gc
+
+        gc.collect()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 64-pixel model at a quarter of the paper's width (a test stand-in, not trained)."""
