@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -145,7 +145,8 @@ def _apex(differences: list[np.ndarray], fraction: float) -> tuple[np.ndarray, t
 
 
 def fit_geometry(
-    prepared: list[Path], reference: np.ndarray, apex: float = 1.0, contrast_apex: float | None = None
+    prepared: list[Path], reference: np.ndarray, apex: float = 1.0, contrast_apex: float | None = None,
+    apex_for: Mapping[str, float] | None = None,
 ) -> list[ExpressionShift]:
     """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``.
 
@@ -154,9 +155,17 @@ def fit_geometry(
     expressions alike, and intensity 1.0 means the expression at its apex, not the average.
     ``contrast_apex`` does the same for expressions learned from class contrasts (default:
     ``apex``); noisy, unaligned class data may call for a different choice than clean pairs.
+    ``apex_for`` (expression → fraction) overrides both for the expressions it names: how
+    strong 1.0 should be is a per-expression trade between being read and staying the same
+    person, chosen by measurement.
     """
     contrast_apex = apex if contrast_apex is None else contrast_apex
-    for name, value in (("--apex", apex), ("--contrast-apex", contrast_apex)):
+    apex_for = dict(apex_for or {})
+    unknown = sorted(set(apex_for) - set(EXPRESSIONS))
+    if unknown:
+        raise FaceeditError(f"--apex-for: unknown expression {unknown[0]} (one of {', '.join(EXPRESSIONS)})")
+    checked = [("--apex", apex), ("--contrast-apex", contrast_apex), *((f"--apex-for {k}", v) for k, v in apex_for.items())]
+    for name, value in checked:
         if not 0.0 < value <= 1.0:
             raise FaceeditError(f"{name} must be in (0, 1], not {value}")
     evidence = _evidence(prepared, lambda folder, record, size: _normalised(record, size, reference))
@@ -164,10 +173,10 @@ def fit_geometry(
     for expression in EXPRESSIONS:
         pairs = evidence.pairs[expression]
         if len(pairs) >= MIN_PAIRS:
-            shifts, keep = _apex(pairs, apex)
+            shifts, keep = _apex(pairs, apex_for.get(expression, apex))
             result.append(ExpressionShift(expression, shifts, "pairs", len(keep), {"pairs": keep}))
             continue
-        shifts, weight, used = evidence.contrast(expression, contrast_apex)
+        shifts, weight, used = evidence.contrast(expression, apex_for.get(expression, contrast_apex))
         if shifts is None:
             raise FaceeditError(
                 f"no data for the geometry of {expression}: need {MIN_PAIRS} pairs, or {MIN_PAIRS} {expression} and "
@@ -342,6 +351,15 @@ def describe(shifts: list[ExpressionShift]) -> list[str]:
     return lines
 
 
+def _apex_setting(text: str) -> tuple[str, float]:
+    """``EXPRESSION=F`` → (expression, fraction); argparse turns a ValueError into one line."""
+    name, _, value = text.partition("=")
+    try:
+        return name.strip().lower(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected EXPRESSION=F (e.g. anger=0.3), not {text!r}") from None
+
+
 def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", type=Path, help="a model file of any family (its network keeps drawing the appearance unless --appearance)")
     parser.add_argument("prepared", metavar="PREPARED", type=Path, nargs="+", help="prepared folders to learn from (train split)")
@@ -354,6 +372,9 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                         "strongly (default 1: the mean of all)")
     parser.add_argument("--contrast-apex", type=float, metavar="F",
                         help="the same for expressions learned from class contrasts (default: --apex)")
+    parser.add_argument("--apex-for", action="append", default=[], type=_apex_setting, metavar="EXPRESSION=F",
+                        help="the same for one expression, overriding --apex and --contrast-apex (repeatable), "
+                        "e.g. --apex-for surprise=1 --apex-for anger=0.3")
     parser.add_argument("--mouth", action="store_true",
                         help="also learn the mouth interior (teeth, cavity) from colour training photos with parted lips, "
                         "painted where an expression opens the mouth")
@@ -361,7 +382,7 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_geometry(args: argparse.Namespace) -> int:
     reference = reference_face(list(args.prepared))
-    shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex)
+    shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex, dict(args.apex_for))
     print("learned (per expression: source, faces; % of the crop side, y up):")
     for line in describe(shifts):
         print("  " + line)

@@ -143,6 +143,19 @@ def test_apex_takes_the_strongest_faces_of_each_expression(tmp_path: Path) -> No
     assert apex.shifts[48, 1] * SIZE == pytest.approx(-3.0, abs=0.05)
     with pytest.raises(Exception, match="apex"):
         fit_geometry(folders, reference, apex=0.0)
+    # --apex-for sets one expression's apex and leaves the others at --apex.
+    chosen = {s.expression: s for s in fit_geometry(folders, reference, apex=1.0, apex_for={"happiness": 0.5})}
+    assert chosen["happiness"].faces == 6 and chosen["surprise"].faces == mean_of(folders, reference)["surprise"].faces
+    with pytest.raises(Exception, match="unknown expression joy"):
+        fit_geometry(folders, reference, apex_for={"joy": 0.5})
+    with pytest.raises(Exception, match="--apex-for anger must be in"):
+        fit_geometry(folders, reference, apex_for={"anger": 1.5})
+
+
+def mean_of(folders: list[Path], reference: np.ndarray) -> dict:
+    from trainer.geometry import fit_geometry
+
+    return {s.expression: s for s in fit_geometry(folders, reference)}
 
 
 def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path: Path) -> None:
