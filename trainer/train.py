@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,7 +124,19 @@ def _agree_on_run(run: Path, world: World) -> Path:
     return Path(names[0])
 
 
+def listen_for_ctrl_c() -> None:
+    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt even where it was inherited as ignored.
+
+    A shell starts background jobs (``faceedit &``, ``make test &``) with SIGINT ignored,
+    their children inherit that, and Python then installs no handler: Ctrl-C and the app's
+    Cancel, which sends SIGINT, would not stop the training to save it. Main thread only.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_train(args: argparse.Namespace) -> int:
+    listen_for_ctrl_c()
     state: TrainingState | None = None  # loaded once here, handed to train_run
     if args.resume is not None:
         if not any((args.resume / name).exists() for name in (CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME)):

@@ -176,3 +176,17 @@ def test_precision_is_resolved_recorded_and_bf16_losses_track_fp32(prepared: Pat
     for key in ("G/pixel", "D/img"):
         fp32, bf16 = losses["fp32"][key], losses["bf16"][key]
         assert abs(bf16 - fp32) <= 0.05 * abs(fp32) + 1e-3, (key, fp32, bf16)
+
+
+def test_training_listens_for_ctrl_c_even_when_started_with_it_ignored() -> None:
+    """A background job inherits SIGINT as ignored; the app's Cancel sends SIGINT all the same."""
+    import signal
+
+    from trainer.train import listen_for_ctrl_c
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        listen_for_ctrl_c()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
