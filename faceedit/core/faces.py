@@ -74,13 +74,6 @@ class DetectedFace:
         return float(np.hypot(*(right - left)))
 
 
-# dlib builds its detector and predictor from large static serialised data; one of the test
-# suite's runs crashed (SIGSEGV inside get_frontal_face_detector) while a worker thread built
-# one. Building them one thread at a time costs nothing (it happens once per thread) and
-# rules out concurrent construction as a cause.
-DLIB_LOAD_LOCK = threading.Lock()
-
-
 class FaceDetector:
     """dlib HOG detector and 68-point landmark predictor. Not shared between threads."""
 
@@ -88,9 +81,8 @@ class FaceDetector:
         import dlib
         import face_recognition_models
 
-        with DLIB_LOAD_LOCK:
-            self._detector = dlib.get_frontal_face_detector()
-            self._predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
         self._rectangle = dlib.rectangle
 
     def detect(self, pixels: np.ndarray, *, retry_padded: bool = True) -> list[DetectedFace]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceedit.core.faces import DLIB_LOAD_LOCK, DetectedFace, face_detector
+from faceedit.core.faces import DetectedFace, face_detector
 
 HOG_WINDOW = 80
 """dlib's frontal HOG detector finds faces down to about this size (pixels, detector box)."""
@@ -304,8 +304,7 @@ class FaceTracker:
             return
         import dlib
 
-        with DLIB_LOAD_LOCK:
-            self._hog = dlib.get_frontal_face_detector()  # cheap; the shared detector's is private
+        self._hog = dlib.get_frontal_face_detector()  # cheap; the shared detector's is private
         self._predictor = face_detector()  # this thread's shape predictor (the expensive part)
 
     def _refit(self, track: _Track, grey: np.ndarray, t: float) -> _Fit:
