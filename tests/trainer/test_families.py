@@ -88,22 +88,32 @@ def test_resumed_run_is_bit_identical(family: str, prepared: Path, tmp_path: Pat
     from trainer.state import load_state
     from trainer.train import train_run
 
+    from trainer.families import objective_for
+
     config = _smoke(family)
     whole = train_run(prepared, config, runs=tmp_path / "whole", device="cpu")
+    # Stop inside the last stage, after its first step: the resumed run must pick up the
+    # stage's networks, optimisers and random streams where they were.
+    stop_at = config.total_steps - config.stages[-1].steps + 1
+    assert stop_at < config.total_steps
 
     def interrupt(progress) -> None:  # noqa: ANN001
-        if progress.step == 2:
+        if progress.step == stop_at:
             raise KeyboardInterrupt
 
     halted = train_run(prepared, config, runs=tmp_path / "halted", device="cpu", progress_fn=interrupt)
-    assert halted.status == "interrupted" and halted.steps == 2
+    assert halted.status == "interrupted" and halted.steps == stop_at
     resumed = train_run(None, config, resume=halted.run, device="cpu")
-    assert resumed.steps == whole.steps == config.total_steps
+    assert resumed.status == "finished" and resumed.steps == whole.steps == config.total_steps
     a, b = (load_state(r.run / CHECKPOINT_NAME) for r in (whole, resumed))
-    assert a.networks.keys() == b.networks.keys()
+    assert a.networks.keys() == b.networks.keys() == {spec.name for spec in objective_for(family).networks}
     for name in a.networks:
         for key, value in a.networks[name].items():
             assert torch.equal(value, b.networks[name][key]), (name, key)
+    for part in a.optimisers:
+        for index, slot in a.optimisers[part]["state"].items():
+            for key, value in slot.items():
+                assert torch.equal(value, b.optimisers[part]["state"][index][key]), (part, index, key)
 
 
 @pytest.mark.parametrize("family", NAMES)

@@ -1,5 +1,5 @@
 """The U-Net cGAN family (issue 14): config, read/render and the zero edit at the start (core); the batch rows the
-objective pairs, a smoke run, export, editing a photo, exact resume (trainer). One file: test basenames must be unique."""
+objective pairs, a smoke run, export, editing a photo (trainer; exact resume: test_families.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ from conftest import shared_file
 from faceedit.core.models.contract import FaceModel
 from faceedit.core.models.families import FAMILIES, family_named
 from faceedit.core.models.unet_cgan import UNET_CGAN, Generator, UNetCGANConfig, UNetCGANReading
-from faceedit.training.runs import CHECKPOINT_NAME
 from trainer.config import resolve_config
 from trainer.data import Batch
 from trainer.families import objective_for
 from trainer.families.unet_cgan import OBJECTIVE, condition_rows, other_rows, target_labels, triplet
-from trainer.state import load_state
 from trainer.train import train_run
 
 
@@ -162,25 +160,3 @@ def test_smoke_run_exports_loads_and_edits_a_photo(prepared: Path, tmp_path: Pat
     happy = editor.render(pixels, [face], ExpressionTargets.from_mapping({"happiness": 1.0}))
     assert happy.shape == pixels.shape and not np.array_equal(happy, pixels)
     assert np.array_equal(editor.render(pixels, [face], ExpressionTargets()), pixels)
-
-
-def test_resume_is_bit_identical_to_an_uninterrupted_run(prepared: Path, tmp_path: Path) -> None:
-    config = resolve_config("smoke", family="unet-cgan")
-    straight = train_run(prepared, config, runs=tmp_path / "a", device="cpu")
-    stops = iter([False] * 2 + [True])
-    interrupted = train_run(prepared, config, runs=tmp_path / "b", device="cpu", abort_fn=lambda: next(stops))
-    assert interrupted.status == "aborted" and interrupted.steps == 2
-    resumed = train_run(None, config, resume=interrupted.run, device="cpu")
-    assert resumed.status == "finished" and resumed.steps == config.total_steps
-    a, b = load_state(straight.run / CHECKPOINT_NAME), load_state(resumed.run / CHECKPOINT_NAME)
-    assert a.networks.keys() == b.networks.keys() == {"generator", "d_pair", "embedding"}
-    for part in a.networks:
-        for name, tensor in a.networks[part].items():
-            assert torch.equal(tensor, b.networks[part][name]), f"{part}.{name}"
-    for part in a.optimisers:
-        assert torch.equal(a.optimisers[part]["state"][0]["exp_avg"], b.optimisers[part]["state"][0]["exp_avg"]), part
-
-    def losses(run: Path) -> dict[int, dict[str, float]]:
-        return {line["step"]: line["losses"] for line in map(json.loads, (run / "progress.jsonl").read_text().splitlines())}
-
-    assert all(losses(resumed.run)[step] == losses(straight.run)[step] for step in range(3, config.total_steps + 1))
