@@ -38,6 +38,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -315,6 +316,9 @@ class EvaluationResult:
     seconds: float
     contact_sheet: np.ndarray = field(repr=False, compare=False)
     colour: ColourPerFace | None = None  # None when no face was edited
+    # What the edits at 1.0 were read as: expression → label → fraction of edited faces
+    # (where accuracy is low, this says whether they look neutral or like another expression).
+    read_as: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
         """Flat name → number, for a model file's ``metrics`` (unmeasurable values left out)."""
@@ -337,6 +341,7 @@ class EvaluationResult:
             "format_version": EVAL_VERSION,
             "summary": {k: _round(v) for k, v in self.summary().items()},
             "expression_accuracy": self.expression_accuracy.to_json(),
+            "expression_read_as": {e: {k: _round(v) for k, v in labels.items()} for e, labels in self.read_as.items()},
             "identity_distance": {
                 **self.identity_distance.to_json(),
                 "same_person_rate": _round(self.identity_same_person_rate),
@@ -375,6 +380,7 @@ class _Accumulator:
 
     judge_hits: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in LABELS})
     accuracy: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in EXPRESSIONS})
+    read_as: dict[str, list[str]] = field(default_factory=lambda: {e: [] for e in EXPRESSIONS})  # the judge's label per edit at 1.0
     identity: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in EXPRESSIONS})
     monotonic: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in EXPRESSIONS})
     psnr: list[float] = field(default_factory=list)
@@ -524,6 +530,7 @@ def _evaluate_face(ctx: _Context, record: FaceRecord, acc: _Accumulator, *, edit
     for index, expression in enumerate(EXPRESSIONS):
         if expression in ctx.judge.training.classes:
             acc.accuracy[expression].append(float(judged[(expression, 1.0)].argmax() == index))
+            acc.read_as[expression].append(LABELS[int(judged[(expression, 1.0)].argmax())])
             acc.monotonic[expression].append(spearman(ctx.levels, [judged[(expression, lv)][index] for lv in ctx.levels]))
 
     mask = encoded.mask > 0.5
@@ -753,9 +760,16 @@ def evaluate_model(
         seconds=time.perf_counter() - start,
         contact_sheet=contact_sheet(acc.sheet, sheet_levels, footer=_sheet_footer(model.info.name, info.root, under)),
         colour=_colour(acc.colour_worst),
+        read_as={e: _fractions(labels) for e, labels in acc.read_as.items() if labels},
     )
     _check_finite(result)
     return result
+
+
+def _fractions(labels: list[str]) -> dict[str, float]:
+    """Label → share of ``labels``, most frequent first."""
+    counts = Counter(labels)
+    return {label: n / len(labels) for label, n in counts.most_common()}
 
 
 def _colour(worst: list[tuple[float, float]]) -> ColourPerFace | None:
@@ -854,6 +868,9 @@ def _report(result: EvaluationResult) -> str:
             f"(balanced {number(judge.balanced_accuracy)}; classes {', '.join(judge.classes)})",
             f"expression accuracy {number(result.expression_accuracy.mean)}   "
             f"monotonicity {number(result.monotonicity.mean)}",
+            *(["edits at 1.0 read as: " + "; ".join(
+                f"{e} → " + ", ".join(f"{label} {share:.0%}" for label, share in list(labels.items())[:2])
+                for e, labels in result.read_as.items())] if result.read_as else []),
             f"identity distance {number(result.identity_distance.mean)} ({result.identity_space}; "
             f"same person {result.identity_same_person_rate:.0%})",
             (f"reconstruction PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}" if result.psnr is not None and result.ssim is not None

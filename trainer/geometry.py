@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
@@ -78,21 +79,27 @@ def reference_face(prepared: list[Path]) -> np.ndarray:
     return np.mean(faces, axis=0)
 
 
+RANKINGS = ("displacement", "typical")
+"""How the apex faces of a class contrast are picked (see :func:`fit_geometry`)."""
+
+
 @dataclass
 class _Evidence:
     """Per-face measurements grouped the way both fits use them."""
 
     pairs: dict[str, list[np.ndarray]]  # expression → per-subject differences to neutral
     groups: dict[tuple[str, str], list[np.ndarray]]  # (source, label) → measurements; source = folder + grey/colour
+    _typicality: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # source → label → P(label) per face
 
     def contrast(
-        self, expression: str, apex: float = 1.0, chosen: dict[str, tuple[int, ...]] | None = None
+        self, expression: str, apex: float = 1.0, chosen: dict[str, tuple[int, ...]] | None = None,
+        ranking: str = "displacement",
     ) -> tuple[np.ndarray | None, int, dict[str, tuple[int, ...]]]:
         """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0, {}) without data.
 
-        ``apex`` < 1: only that fraction of the expression's faces, those furthest from the
-        neutral mean along the contrast (see :func:`fit_geometry`). ``chosen`` (source →
-        face indices) takes given faces instead. Returns the faces used, per source.
+        ``apex`` < 1: only that fraction of the expression's faces, ranked by ``ranking``
+        (see :func:`fit_geometry`). ``chosen`` (source → face indices) takes given faces
+        instead. Returns the faces used, per source.
         """
         total, weight, used = None, 0, {}
         for source in sorted({s for s, _ in self.groups}):
@@ -103,6 +110,8 @@ class _Evidence:
                 if chosen is not None and source in chosen:
                     keep = chosen[source]
                     difference = np.mean([differences[i] for i in keep], axis=0)
+                elif ranking == "typical" and apex < 1.0:
+                    difference, keep = _apex(differences, apex, self.typicality(source)[expression])
                 else:
                     difference, keep = _apex(differences, apex)
                 used[source] = keep
@@ -110,6 +119,50 @@ class _Evidence:
                 part = n * difference
                 total, weight = (part if total is None else total + part), weight + n
         return (None, 0, {}) if total is None else (total / weight, weight, used)
+
+    def typicality(self, source: str) -> dict[str, np.ndarray]:
+        """Label → how typical of its label each of ``source``'s faces looks by its landmarks alone (cached)."""
+        if source not in self._typicality:
+            labels = [label for s, label in sorted(self.groups) if s == source]
+            self._typicality[source] = shape_typicality({label: self.groups[(source, label)] for label in labels})
+        return self._typicality[source]
+
+
+def shape_typicality(faces_by_label: Mapping[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per label, each face's probability of its own label under a landmark-shape classifier.
+
+    A multinomial logistic regression (class-balanced, lightly L2-regularised, zero
+    start, so the result is deterministic) on the standardised 68×2 landmarks of all the
+    given faces. Why: the faces of a noisy expression class furthest from neutral are
+    mostly those with the mouth wide open, which several classes share (anger, fear and
+    surprise alike); the faces this classifier finds most typical of anger are those
+    whose shape sets anger apart from the *other* classes (lowered, drawn-in brows), and
+    mislabelled faces rank last.
+    """
+    labels = sorted(faces_by_label)
+    features = np.concatenate([np.asarray(faces_by_label[label]).reshape(len(faces_by_label[label]), -1) for label in labels])
+    targets = np.concatenate([np.full(len(faces_by_label[label]), k) for k, label in enumerate(labels)])
+    x = torch.from_numpy(features).double()
+    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    y = torch.from_numpy(targets).long()
+    counts = torch.bincount(y, minlength=len(labels)).double()
+    balance = counts.sum() / (len(labels) * counts)
+    classifier = torch.nn.Linear(x.shape[1], len(labels)).double()
+    torch.nn.init.zeros_(classifier.weight)
+    torch.nn.init.zeros_(classifier.bias)
+    optimiser = torch.optim.LBFGS(classifier.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = F.cross_entropy(classifier(x), y, weight=balance) + 1e-3 * classifier.weight.pow(2).sum()
+        value.backward()
+        return value
+
+    with torch.enable_grad():
+        optimiser.step(loss)
+    with torch.no_grad():
+        own = classifier(x).softmax(1).gather(1, y[:, None])[:, 0].numpy()
+    return {label: own[targets == k] for k, label in enumerate(labels)}
 
 
 def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], np.ndarray]) -> _Evidence:
@@ -136,17 +189,20 @@ def _evidence(prepared: list[Path], measure: Callable[[Path, FaceRecord, int], n
     return evidence
 
 
-def _apex(differences: list[np.ndarray], fraction: float) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The mean of the ``fraction`` of differences that go furthest along their mean direction, and their indices."""
+def _apex(differences: list[np.ndarray], fraction: float, scores: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The mean of the ``fraction`` of differences that score highest, and their indices.
+
+    The score is ``scores`` where given, else how far each difference goes along their mean direction.
+    """
     stacked = np.asarray(differences)
-    along = (stacked * stacked.mean(axis=0)).sum(axis=(1, 2))
+    along = (stacked * stacked.mean(axis=0)).sum(axis=(1, 2)) if scores is None else np.asarray(scores)
     keep = np.argsort(-along, kind="stable")[: max(1, int(round(fraction * len(stacked))))]
     return stacked[keep].mean(axis=0), tuple(int(i) for i in sorted(keep))
 
 
 def fit_geometry(
     prepared: list[Path], reference: np.ndarray, apex: float = 1.0, contrast_apex: float | None = None,
-    apex_for: Mapping[str, float] | None = None,
+    apex_for: Mapping[str, float] | None = None, ranking: str = "displacement",
 ) -> list[ExpressionShift]:
     """The six expressions' shifts (in ``reference``'s frame) from the training faces of ``prepared``.
 
@@ -158,7 +214,14 @@ def fit_geometry(
     ``apex_for`` (expression → fraction) overrides both for the expressions it names: how
     strong 1.0 should be is a per-expression trade between being read and staying the same
     person, chosen by measurement.
+    ``ranking`` says which faces of a class contrast count as showing it most strongly:
+    ``"displacement"``, those furthest along the mean displacement from neutral (as for
+    pairs); ``"typical"``, those a landmark-shape classifier over all the source's classes
+    finds most typical of the expression (:func:`shape_typicality`): distinctive rather
+    than merely large changes. Pairs always rank by displacement (one class against neutral).
     """
+    if ranking not in RANKINGS:
+        raise FaceeditError(f"ranking must be one of {', '.join(RANKINGS)}, not {ranking!r}")
     contrast_apex = apex if contrast_apex is None else contrast_apex
     apex_for = dict(apex_for or {})
     unknown = sorted(set(apex_for) - set(EXPRESSIONS))
@@ -176,7 +239,7 @@ def fit_geometry(
             shifts, keep = _apex(pairs, apex_for.get(expression, apex))
             result.append(ExpressionShift(expression, shifts, "pairs", len(keep), {"pairs": keep}))
             continue
-        shifts, weight, used = evidence.contrast(expression, apex_for.get(expression, contrast_apex))
+        shifts, weight, used = evidence.contrast(expression, apex_for.get(expression, contrast_apex), ranking=ranking)
         if shifts is None:
             raise FaceeditError(
                 f"no data for the geometry of {expression}: need {MIN_PAIRS} pairs, or {MIN_PAIRS} {expression} and "
@@ -372,6 +435,10 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                         "strongly (default 1: the mean of all)")
     parser.add_argument("--contrast-apex", type=float, metavar="F",
                         help="the same for expressions learned from class contrasts (default: --apex)")
+    parser.add_argument("--contrast-ranking", choices=RANKINGS, default="displacement",
+                        help="which faces of a class contrast show an expression most strongly (for --contrast-apex and "
+                        "--apex-for below 1): displacement = furthest from neutral (default); typical = most typical of "
+                        "the class to a landmark-shape classifier over all classes (what sets it apart from the others)")
     parser.add_argument("--apex-for", action="append", default=[], type=_apex_setting, metavar="EXPRESSION=F",
                         help="the same for one expression, overriding --apex and --contrast-apex (repeatable), "
                         "e.g. --apex-for surprise=1 --apex-for anger=0.3")
@@ -382,7 +449,7 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_geometry(args: argparse.Namespace) -> int:
     reference = reference_face(list(args.prepared))
-    shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex, dict(args.apex_for))
+    shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex, dict(args.apex_for), args.contrast_ranking)
     print("learned (per expression: source, faces; % of the crop side, y up):")
     for line in describe(shifts):
         print("  " + line)

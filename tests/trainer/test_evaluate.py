@@ -256,6 +256,12 @@ def test_metrics_are_complete_and_in_range(first_run: EvaluationResult, model_pa
         assert set(group.values) == set(EXPRESSIONS)
         assert all(v is not None and math.isfinite(v) for v in group.values.values())
     assert all(0.0 <= v <= 1.0 for v in r.expression_accuracy.values.values())
+    # What each expression's edits were read as: shares of the 4 edited faces, and the
+    # share read as the asked expression is its accuracy.
+    assert set(r.read_as) == set(EXPRESSIONS)
+    for expression, shares in r.read_as.items():
+        assert set(shares) <= set(LABELS) and sum(shares.values()) == pytest.approx(1.0)
+        assert shares.get(expression, 0.0) == pytest.approx(r.expression_accuracy.values[expression])
     assert all(-1.0 <= v <= 1.0 for v in r.monotonicity.values.values())
     assert all(0.0 <= v < 1.5 for v in r.identity_distance.values.values())
     assert r.identity_space == "photo"  # the London sources are readable: the app's photo path
@@ -272,7 +278,7 @@ def test_metrics_are_complete_and_in_range(first_run: EvaluationResult, model_pa
     write_outputs(r, paths)
     saved = json.loads(paths.metrics.read_text())
     for key in ("expression_accuracy", "identity_distance", "reconstruction", "monotonicity", "sharpness", "saturation",
-                "colour_per_face", "judge", "counts", "model", "summary"):
+                "colour_per_face", "judge", "counts", "model", "summary", "expression_read_as"):
         assert key in saved, key
     assert saved["prepared"] == str(prepared.resolve())
     assert saved["model"]["image_size"] == SIZE

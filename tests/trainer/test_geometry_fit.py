@@ -152,6 +152,36 @@ def test_apex_takes_the_strongest_faces_of_each_expression(tmp_path: Path) -> No
         fit_geometry(folders, reference, apex_for={"anger": 1.5})
 
 
+def test_typical_ranking_takes_what_sets_an_expression_apart_not_the_biggest_change(tmp_path: Path) -> None:
+    from trainer.geometry import fit_geometry, reference_face
+
+    # Half the anger faces frown (brows down: only anger does that); the other half drop
+    # the jaw far more, as every surprise face does. Furthest from neutral are the jaw
+    # drops; most typical of anger are the frowns.
+    frown, jaw = np.zeros((68, 2)), np.zeros((68, 2))
+    frown[17:27, 1] = 1.0
+    jaw[5:12, 1], jaw[56:59, 1] = 3.0, 3.0
+    classes = [("", "neutral", BASE, True) for _ in range(12)]
+    classes += [("", "anger", BASE + (frown if n < 6 else jaw), True) for n in range(12)]
+    classes += [("", "surprise", BASE + jaw, True) for _ in range(12)]
+    classes += [("", label, BASE, True) for label in ("disgust", "fear", "happiness", "sadness") for _ in range(12)]
+    pairs = [(f"{n:03d}", label, BASE, False) for n in range(12) for label in ("neutral", "happiness")]
+    folders = [_prepared(tmp_path / "pairs", "pairs", pairs), _prepared(tmp_path / "folders", "folders", classes)]
+    reference = reference_face(folders)
+    by_displacement = {s.expression: s for s in fit_geometry(folders, reference, contrast_apex=0.5)}["anger"]
+    typical = {s.expression: s for s in fit_geometry(folders, reference, contrast_apex=0.5, ranking="typical")}["anger"]
+    assert typical.faces == by_displacement.faces == 6
+    assert by_displacement.shifts[8, 1] * SIZE == pytest.approx(3.0, abs=0.05)
+    assert by_displacement.shifts[19, 1] * SIZE == pytest.approx(0.0, abs=0.05)
+    assert typical.shifts[19, 1] * SIZE == pytest.approx(1.0, abs=0.05)
+    assert typical.shifts[8, 1] * SIZE == pytest.approx(0.0, abs=0.05)
+    # At apex 1 every face counts, whatever the ranking.
+    everything = {s.expression: s for s in fit_geometry(folders, reference, ranking="typical")}["anger"]
+    assert everything.shifts[8, 1] * SIZE == pytest.approx(1.5, abs=0.05)
+    with pytest.raises(Exception, match="ranking must be one of"):
+        fit_geometry(folders, reference, ranking="loudest")
+
+
 def mean_of(folders: list[Path], reference: np.ndarray) -> dict:
     from trainer.geometry import fit_geometry
 
