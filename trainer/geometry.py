@@ -93,23 +93,23 @@ class _Evidence:
 
     def contrast(
         self, expression: str, apex: float = 1.0, chosen: dict[str, tuple[int, ...]] | None = None,
-        ranking: str = "displacement",
+        ranking: str = "displacement", average: Callable[..., np.ndarray] = np.mean,
     ) -> tuple[np.ndarray | None, int, dict[str, tuple[int, ...]]]:
         """The expression's mean minus neutral's, within each source, weighted by faces; (None, 0, {}) without data.
 
         ``apex`` < 1: only that fraction of the expression's faces, ranked by ``ranking``
         (see :func:`fit_geometry`). ``chosen`` (source → face indices) takes given faces
-        instead. Returns the faces used, per source.
+        instead. ``average`` (over faces, ``axis=0``) makes the class means. Returns the faces used, per source.
         """
         total, weight, used = None, 0, {}
         for source in sorted({s for s, _ in self.groups}):
             faces, neutrals = self.groups.get((source, expression), []), self.groups.get((source, NEUTRAL), [])
             if len(faces) >= MIN_PAIRS and len(neutrals) >= MIN_PAIRS:
-                neutral = np.mean(neutrals, axis=0)
+                neutral = average(neutrals, axis=0)
                 differences = [f - neutral for f in faces]
                 if chosen is not None and source in chosen:
                     keep = chosen[source]
-                    difference = np.mean([differences[i] for i in keep], axis=0)
+                    difference = average([differences[i] for i in keep], axis=0)
                 elif ranking == "typical" and apex < 1.0:
                     difference, keep = _apex(differences, apex, self.typicality(source)[expression])
                 else:
@@ -270,7 +270,11 @@ def _log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, ref
 
 
 def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[ExpressionShift], size: int) -> np.ndarray:
-    """Per expression, the mean log luminance ratio to neutral in the reference frame (K×size×size).
+    """Per expression, the median log luminance ratio to neutral in the reference frame (K×size×size).
+
+    A per-pixel median over faces, not a mean: what covers part of the face in a minority
+    of the photos (a hand over the mouth or chin, common in posed fear, hair, glasses)
+    would otherwise paint a grey patch into the expression.
 
     From the same faces as each expression's shift (pairs, or contrasts within one image
     source; the apex selection where there was one); lightly smoothed and clipped to ±MAX_LOG_RATIO. Each map keeps only
@@ -290,9 +294,9 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
     for shift in shifts:
         if shift.source == "pairs":
             pairs = evidence.pairs[shift.expression]
-            ratio = np.mean([pairs[i] for i in shift.chosen.get("pairs", range(len(pairs)))], axis=0)
+            ratio = np.median([pairs[i] for i in shift.chosen.get("pairs", range(len(pairs)))], axis=0)
         else:
-            contrast, _, _ = evidence.contrast(shift.expression, chosen=shift.chosen or None)
+            contrast, _, _ = evidence.contrast(shift.expression, chosen=shift.chosen or None, average=np.median)
             ratio = np.zeros((size, size)) if contrast is None else contrast
         ratio = cv2.GaussianBlur(ratio.astype(np.float32), (0, 0), 0.6)
         ratio = (ratio - np.median(ratio[mask > 0.5])) * mask

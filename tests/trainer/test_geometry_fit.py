@@ -100,6 +100,28 @@ def test_appearance_ratio_is_local_and_from_the_pairs(tmp_path: Path) -> None:
     assert np.abs(maps[EXPRESSIONS.index("anger")]).max() < 1e-6
 
 
+def test_appearance_ignores_what_covers_the_face_in_a_few_photos(tmp_path: Path) -> None:
+    from trainer.geometry import fit_appearance, fit_geometry, reference_face
+    from trainer.manifest import read_prepared
+
+    # Every fear face darkens between the brows; 4 of 12 also have a dark hand over the chin.
+    classes = [("", label, BASE, True) for label in ("neutral", *EXPRESSIONS) for _ in range(12)]
+    pairs = [(f"{n:03d}", label, BASE, False) for n in range(12) for label in ("neutral", "happiness")]
+    folders = [_prepared(tmp_path / "pairs", "pairs", pairs), _prepared(tmp_path / "folders", "folders", classes)]
+    fear = [r for r in read_prepared(folders[1])[1] if r.label == "fear"]
+    for n, record in enumerate(fear):
+        pixels = np.full((SIZE, SIZE, 3), 128, np.uint8)
+        pixels[24:30, 28:36] = 90
+        if n < 4:
+            pixels[46:56, 24:40] = 30
+        save_photo(folders[1] / record.file, pixels, overwrite=True)
+    reference = reference_face(folders)
+    maps = fit_appearance(folders, reference, fit_geometry(folders, reference), SIZE)
+    fear_map = maps[EXPRESSIONS.index("fear")]
+    assert fear_map[26:28, 30:34].mean() < -0.2  # log(98/136) ≈ -0.33, lightly smoothed
+    assert abs(float(fear_map[48:54, 26:38].mean())) < 0.02  # the hands are not part of fear
+
+
 def test_recognition_refit_changes_only_the_head_and_reads_neutral_faces_as_neutral(tmp_path: Path, tiny_model_path: Path) -> None:
     import torch
 
