@@ -395,7 +395,7 @@ def with_geometry(
         network.mouth_template.copy_(torch.from_numpy(mouth_template.template))
     p = model.info.provenance
     learned = ", ".join(f"{s.expression} from {s.faces} {s.source}" for s in shifts)
-    what = "Geometry and mean appearance ratios" if appearance is not None else "Geometry"
+    what = "Geometry and appearance ratios" if appearance is not None else "Geometry"
     notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry: {learned}."
     if mouth_template is not None:
         notes += f" Mouth interior learned from {mouth_template.photos} training photos with parted lips."
