@@ -854,6 +854,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="edit only test faces whose source photo lies under PATH (e.g. one dataset of a merged PREPARED); "
         "the judge still trains and is scored on the whole splits",
     )
+    parser.add_argument(
+        "--judge-steps", type=int, metavar="N",
+        help=f"train the judge for at most N steps (default {JudgeConfig().max_steps}); a big PREPARED set needs more "
+        "than the default to be read well. The judge is cached per setting",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace metrics.json and the contact sheet if they exist")
 
 
@@ -890,6 +895,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``faceedit-train evaluate`` from parsed arguments; FaceeditError propagates to the CLI."""
     if args.max_faces < 0:
         raise FaceeditError("--max-faces must be 0 (all) or more")
+    judge_steps = getattr(args, "judge_steps", None)
+    if judge_steps is not None and judge_steps < 1:
+        raise FaceeditError("--judge-steps must be 1 or more")
+    judge = {} if judge_steps is None else {"judge_config": JudgeConfig(max_steps=judge_steps)}
     paths = output_paths(args.model, args.out)
     check_outputs(paths, overwrite=args.overwrite)
 
@@ -898,7 +907,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_model(
         args.model, args.prepared, device=args.device, levels=args.levels, max_faces=args.max_faces, progress=progress,
-        edit_from=getattr(args, "edit_from", None),
+        edit_from=getattr(args, "edit_from", None), **judge,
     )
     write_outputs(result, paths, overwrite=args.overwrite)
     print(_report(result))

@@ -342,6 +342,12 @@ def test_run_evaluate_command(monkeypatch: pytest.MonkeyPatch, model_path: Path,
     assert run_evaluate(parser.parse_args([*map(str, (model_path, prepared)), "--out", str(out), "--overwrite", "--max-faces", "1"])) == 0
     with pytest.raises(SystemExit):
         parser.parse_args([str(model_path), str(prepared), "--levels", "0.5"])  # one level cannot rank
+    with pytest.raises(FaceeditError, match="--judge-steps must be 1 or more"):
+        run_evaluate(parser.parse_args([*map(str, (model_path, prepared)), "--out", str(out), "--judge-steps", "0"]))
+    # --judge-steps trains (and caches) a judge of its own setting.
+    assert run_evaluate(parser.parse_args([*map(str, (model_path, prepared)), "--out", str(out), "--overwrite", "--max-faces", "1",
+                                           "--judge-steps", "7"])) == 0
+    assert json.loads((out / "metrics.json").read_text())["judge"]["steps"] == 7
 
 
 @needs_data
