@@ -101,7 +101,7 @@ def test_bundled_model_edits_are_byte_identical_to_the_recorded_ones() -> None:
 
     tests/data/bundled-edits.npz holds the edits (int16 differences to the photo) recorded
     with this model on one CPU. The version-1 model's were recorded at commit 6b30de1,
-    before the model package was restructured, and held through it; these are version 3's.
+    before the model package was restructured, and held through it; these are version 4's.
     On the CPU they were recorded on, every byte must match. Other CPUs' convolution
     kernels round floats differently, so there the edits must match to within float
     rounding: one grey level on a few pixels. A new model re-records the file: save
