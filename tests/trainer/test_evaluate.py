@@ -344,8 +344,10 @@ def test_run_evaluate_command(monkeypatch: pytest.MonkeyPatch, model_path: Path,
         parser.parse_args([str(model_path), str(prepared), "--levels", "0.5"])  # one level cannot rank
     with pytest.raises(FaceeditError, match="--judge-steps must be 1 or more"):
         run_evaluate(parser.parse_args([*map(str, (model_path, prepared)), "--out", str(out), "--judge-steps", "0"]))
-    # --judge-steps trains (and caches) a judge of its own setting.
-    assert run_evaluate(parser.parse_args([*map(str, (model_path, prepared)), "--out", str(out), "--overwrite", "--max-faces", "1",
+    # --judge-steps trains (and caches) a judge of its own setting; in a copy, so that the
+    # module's cached judge stays for the other tests.
+    own = shutil.copytree(prepared, tmp_path / "own-judge")
+    assert run_evaluate(parser.parse_args([*map(str, (model_path, own)), "--out", str(out), "--overwrite", "--max-faces", "1",
                                            "--judge-steps", "7"])) == 0
     assert json.loads((out / "metrics.json").read_text())["judge"]["steps"] == 7
 
