@@ -372,10 +372,11 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
 
 def with_geometry(
     model_path: Path, shifts: list[ExpressionShift], reference: np.ndarray, output: Path, overwrite: bool,
-    appearance: np.ndarray | None = None, mouth_template: MouthTemplate | None = None,
+    appearance: np.ndarray | None = None, mouth_template: MouthTemplate | None = None, recipe: str = "",
 ) -> None:
     """Write ``model_path``'s network with ``shifts`` as its geometry (and ``appearance`` maps
-    and a mouth interior, if given) to ``output``."""
+    and a mouth interior, if given) to ``output``; ``recipe`` (how the faces were chosen)
+    goes into its provenance notes."""
     model = load_model(model_path, "cpu", "fp32")
     family = model.info.family
     options = {f.name: f.default for f in fields(model.info.config)}
@@ -396,7 +397,8 @@ def with_geometry(
     p = model.info.provenance
     learned = ", ".join(f"{s.expression} from {s.faces} {s.source}" for s in shifts)
     what = "Geometry and appearance ratios" if appearance is not None else "Geometry"
-    notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry: {learned}."
+    how = f" ({recipe})" if recipe else ""
+    notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry{how}: {learned}."
     if mouth_template is not None:
         notes += f" Mouth interior learned from {mouth_template.photos} training photos with parted lips."
     half = "float16" in model.info.storage_dtype
@@ -451,6 +453,16 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                         "painted where an expression opens the mouth")
 
 
+def _recipe(args: argparse.Namespace) -> str:
+    """The options that chose the faces, as the model's notes record them."""
+    parts = [f"apex {args.apex:g}"]
+    if args.contrast_apex is not None:
+        parts.append(f"contrast apex {args.contrast_apex:g}")
+    parts.append(f"contrast ranking {args.contrast_ranking}")
+    parts += [f"{name} {value:g}" for name, value in args.apex_for]
+    return ", ".join(parts)
+
+
 def run_geometry(args: argparse.Namespace) -> int:
     reference = reference_face(list(args.prepared))
     shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex, dict(args.apex_for), args.contrast_ranking)
@@ -467,6 +479,6 @@ def run_geometry(args: argparse.Namespace) -> int:
         mouth_template = fit_mouth(list(args.prepared), info.config.image_size, info.template)
         print(f"mouth interior from {mouth_template.photos} training photos with parted lips; "
               f"cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the light level")
-    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template)
+    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template, _recipe(args))
     print(f"wrote {args.output}")
     return 0

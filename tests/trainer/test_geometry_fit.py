@@ -63,9 +63,12 @@ def test_geometry_command_writes_a_model_that_moves_the_face(tmp_path: Path, tin
              for n in range(12) for label in ("neutral", *EXPRESSIONS)]
     prepared = _prepared(tmp_path / "p", "pairs", pairs)
     out = tmp_path / "geo.pt"
-    assert main(["geometry", str(tiny_model_path), str(prepared), "-o", str(out)]) == 0
+    assert main(["geometry", str(tiny_model_path), str(prepared), "-o", str(out), "--contrast-ranking", "typical",
+                 "--apex-for", "anger=0.4"]) == 0
     model = load_model(out)
     assert model.info.config.geometry and "Geometry learned" in model.info.provenance.notes
+    # The notes say how the faces were chosen.
+    assert "(apex 1, contrast ranking typical, anger 0.4)" in model.info.provenance.notes
     assert np.allclose(model.network.landmark_shifts.numpy() * SIZE, corners[None], atol=1e-4)
 
 
