@@ -7,7 +7,8 @@ the faces were never trained on):
 
 - ``bundled-contact-sheet.jpg``: faces of several skin tones (rows): the input, each
   expression at 1.0, and the same person's real smile;
-- ``bundled-intensity.jpg``: happiness and surprise at 0.25, 0.5, 0.75 and 1.0;
+- ``bundled-intensity.jpg``: every expression (rows) at 0.25, 0.5, 0.75 and 1.0, for the
+  first three faces (light, dark and medium skin with the default identities) side by side;
 - ``bundled-mouths.jpg``: mouths at the photo's full resolution: input, happiness 1.0,
   surprise 1.0, real smile.
 
@@ -34,6 +35,9 @@ from trainer.manifest import read_prepared
 
 DEFAULT_IDS = ("010", "042", "067", "096", "017", "083")
 """Held-out identities of light to dark skin in the project's London split (seed 6)."""
+RAMP_FACES = 3
+"""How many of the faces the intensity sheet shows (each a block of six expressions × four levels)."""
+RAMP_LEVELS = (0.25, 0.5, 0.75, 1.0)
 
 
 def _held_out(prepared: Path) -> set[str]:
@@ -58,7 +62,7 @@ def _crop(image: np.ndarray, centre: np.ndarray, half_width: int, half_height: i
 def draw(model_path: Path, london: Path, ids: list[str], out: Path) -> None:
     editor = ExpressionEditor(load_model(model_path, "cpu", "fp32"))
     detector = face_detector()
-    sheet_rows, ramp_rows, mouth_rows = [], [], []
+    sheet_rows, ramp_blocks, mouth_rows = [], [], []
     for subject in ids:
         neutral = load_photo(london / "neutral" / f"{subject}.jpg").pixels
         smile = load_photo(london / "smiling" / f"{subject}.jpg").pixels
@@ -77,7 +81,10 @@ def draw(model_path: Path, london: Path, ids: list[str], out: Path) -> None:
         smile_face = _crop(smile, face_centre + smile_shift, int(0.75 * width), int(0.85 * width))
         smile_face = np.asarray(Image.fromarray(smile_face).resize((170, 193)))
         sheet_rows.append([face(neutral)] + [face(at({e: 1.0})) for e in EXPRESSIONS] + [smile_face])
-        ramp_rows.append([face(neutral)] + [face(at({e: level})) for e in ("happiness", "surprise") for level in (0.25, 0.5, 0.75, 1.0)])
+        if len(ramp_blocks) < RAMP_FACES:
+            small = lambda image: np.asarray(Image.fromarray(face(image)).resize((120, 136), Image.LANCZOS))  # noqa: E731
+            block = [[small(neutral)] + [small(at({e: level})) for level in RAMP_LEVELS] for e in EXPRESSIONS]
+            ramp_blocks.append([[_label(row[0], e)] + row[1:] for e, row in zip(EXPRESSIONS, block)])
         mouth_centre = landmarks[48:68].mean(axis=0)
         mouth_width = int(landmarks[54, 0] - landmarks[48, 0])
         mouth = lambda image: _crop(image, mouth_centre, mouth_width, int(0.55 * mouth_width))  # noqa: E731
@@ -85,14 +92,20 @@ def draw(model_path: Path, london: Path, ids: list[str], out: Path) -> None:
         tiles = [mouth(neutral), mouth(at({"happiness": 1.0})), mouth(at({"surprise": 1.0})), smile_mouth]
         mouth_rows.append([np.asarray(Image.fromarray(t).resize((360, 200), Image.LANCZOS)) for t in tiles])
     headers_sheet = ["input", *(f"{e} 1.0" for e in EXPRESSIONS), "real smile"]
-    headers_ramp = ["input", *(f"{e[:5]} {level}" for e in ("happiness", "surprise") for level in (0.25, 0.5, 0.75, 1.0))]
     headers_mouth = ["input", "happiness 1.0", "surprise 1.0", "real smile"]
     for name, rows, headers in (("bundled-contact-sheet.jpg", sheet_rows, headers_sheet),
-                                ("bundled-intensity.jpg", ramp_rows, headers_ramp),
                                 ("bundled-mouths.jpg", mouth_rows, headers_mouth)):
         rows[0] = [_label(tile, text) for tile, text in zip(rows[0], headers)]
         Image.fromarray(np.vstack([np.hstack(row) for row in rows])).save(out / name, quality=88)
         print(f"wrote {out / name}")
+    # Intensity: the faces' blocks side by side, a white gap between them; levels on the top row.
+    for block in ramp_blocks:
+        block[0][1:] = [_label(tile, str(level)) for tile, level in zip(block[0][1:], RAMP_LEVELS)]
+    gap = np.full((136 * len(EXPRESSIONS), 8, 3), 255, np.uint8)
+    pictures = [np.vstack([np.hstack(row) for row in block]) for block in ramp_blocks]
+    ramp = np.hstack([part for picture in pictures for part in (picture, gap)][:-1])
+    Image.fromarray(ramp).save(out / "bundled-intensity.jpg", quality=88)
+    print(f"wrote {out / 'bundled-intensity.jpg'}")
 
 
 def main(argv: list[str] | None = None) -> int:
