@@ -80,6 +80,13 @@ def test_model_file_loads_safely_and_edits_a_photo(family: str, trained: dict[st
     edited = editor.render(pixels, [face], ExpressionTargets.from_mapping({"happiness": 1.0, "surprise": 0.0, "anger": 0.0}))
     assert edited.shape == pixels.shape and not np.array_equal(edited, pixels)
     assert np.array_equal(pixels, load_photo(london_neutral).pixels)  # the input is never modified
+    # Taken as neutral ("this face is neutral"): it starts at zero, zero changes nothing,
+    # and edits are measured from there.
+    neutral = editor.start_from(face, np.zeros(6, np.float32))
+    assert np.array_equal(neutral.recognised, np.zeros(6, np.float32))
+    assert np.array_equal(editor.render(pixels, [neutral], ExpressionTargets.exactly(np.zeros(6))), pixels)
+    assert not np.array_equal(editor.render(pixels, [neutral], ExpressionTargets.exactly(np.ones(6))), pixels)
+    assert np.array_equal(editor.start_from(neutral, None).recognised, face.recognised)  # back to the model's reading
 
 
 @pytest.mark.parametrize("family", NAMES)

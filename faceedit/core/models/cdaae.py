@@ -263,11 +263,13 @@ class CDAAE(nn.Module):
 
     # --- the family contract (inference) ---------------------------------------------
 
-    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> CDAAEReading:
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None,
+             starting: torch.Tensor | None = None) -> CDAAEReading:
         """Encode once; cache z, the low-level features and the render at the recognised intensities
-        (and, for a geometry model with ``landmarks``, each expression's warp of these faces)."""
+        (and, for a geometry model with ``landmarks``, each expression's warp of these faces).
+        ``starting``: see :meth:`FaceModel.read`."""
         encoding = self.encode(images)
-        recognised = encoding.intensities
+        recognised = encoding.intensities if starting is None else starting.to(encoding.intensities)
         base = self.generate(encoding.z, encoding.features, recognised, recognised)
         return CDAAEReading(recognised, encoding.z, encoding.features, base, read_shape(self, self.config, images, landmarks))
 

@@ -120,11 +120,15 @@ class FaceModel(Protocol):
 
     config: FamilyConfig
 
-    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> FaceReading:
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None,
+             starting: torch.Tensor | None = None) -> FaceReading:
         """Read N×C×S×S model images (:mod:`.pixels`) once; cache what renders need.
 
         ``landmarks`` (N×68×2, crop pixels) are the faces' dlib points, for families that
-        move the face's shape; a family that needs none ignores them.
+        move the face's shape; a family that needs none ignores them. ``starting`` (N×K in
+        [0, 1]) reads the faces as showing these intensities instead of the recognised
+        ones (a person's correction, e.g. "this face is neutral"): the reading's
+        ``recognised`` is ``starting``, and every edit is relative to it.
         """
         ...
 

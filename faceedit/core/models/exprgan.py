@@ -263,16 +263,19 @@ class Generator(nn.Module):
 
     # --- the family contract (inference) ---------------------------------------------
 
-    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> ExprGANReading:
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None,
+             starting: torch.Tensor | None = None) -> ExprGANReading:
         """Encode once and cache the decoder's output at the recognised intensities.
 
         A geometry model also caches each expression's warp of these faces (``landmarks``:
         N×68×2 crop pixels; without them the model edits appearance only), and a
-        mouth-interior model what it needs to paint an opening mouth.
+        mouth-interior model what it needs to paint an opening mouth. ``starting``: see
+        :meth:`FaceModel.read`.
         """
         encoding = self.encode(images)
-        base = self.decode(encoding.z, encoding.intensities)
-        return ExprGANReading(encoding.intensities, encoding.z, base, read_shape(self, self.config, images, landmarks))
+        recognised = encoding.intensities if starting is None else starting.to(encoding.intensities)
+        base = self.decode(encoding.z, recognised)
+        return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks))
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
         """The image change decode(z, target) − decode(z, recognised) (the decoder's own bias

@@ -255,13 +255,16 @@ class TERGAN(nn.Module):
 
     # --- the family contract (inference) ---------------------------------------------
 
-    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> TERGANReading:
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None,
+             starting: torch.Tensor | None = None) -> TERGANReading:
         """Encode identity and expression once; cache the decoder's face at the recognised intensities.
 
         A geometry model also caches each expression's warp (``landmarks``: N×68×2 crop px).
+        ``starting``: see :meth:`FaceModel.read`.
         """
         identity = self.identity_encoder(images)
         recognised = self.expression_encoder(images).intensities
+        recognised = recognised if starting is None else starting.to(recognised)
         base = self.decode(identity, recognised)
         return TERGANReading(recognised, identity, base, read_shape(self, self.config, images, landmarks))
 

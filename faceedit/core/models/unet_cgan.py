@@ -194,12 +194,15 @@ class Generator(nn.Module):
 
     # --- the family contract (inference) ---------------------------------------------
 
-    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> UNetCGANReading:
+    def read(self, images: torch.Tensor, landmarks: torch.Tensor | None = None,
+             starting: torch.Tensor | None = None) -> UNetCGANReading:
         """Run the encoder once; cache its skips and the decoder's output at the recognised intensities
-        (and, for a geometry model with ``landmarks``, each expression's warp of these faces)."""
+        (and, for a geometry model with ``landmarks``, each expression's warp of these faces).
+        ``starting``: see :meth:`FaceModel.read`."""
         encoding = self.encode(images)
-        base = self.decode(encoding.skips, encoding.intensities)
-        return UNetCGANReading(encoding.intensities, encoding.skips, base, read_shape(self, self.config, images, landmarks))
+        recognised = encoding.intensities if starting is None else starting.to(encoding.intensities)
+        base = self.decode(encoding.skips, recognised)
+        return UNetCGANReading(recognised, encoding.skips, base, read_shape(self, self.config, images, landmarks))
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
         """The image change decode(skips, target) − decode(skips, recognised) (decoder only; exactly
