@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -80,6 +80,15 @@ class PhotoReady:
 
 
 @dataclass(frozen=True)
+class FaceReread:
+    """One face of the open photo read again from a given starting expression (or the model's reading)."""
+
+    face_index: int
+    recognised: tuple[float, ...]  # where its sliders now start
+    given: bool  # True: a person's correction (e.g. "this face is neutral"); False: what the model reads
+
+
+@dataclass(frozen=True)
 class ReferenceReady:
     """The expression recognised in each face of a reference photo (for transfer)."""
 
@@ -131,6 +140,7 @@ class EditWorker(QObject):
     model_ready = Signal(object)  # ModelReady
     photo_ready = Signal(object)  # PhotoReady
     reference_ready = Signal(object)  # ReferenceReady
+    face_reread = Signal(object)  # FaceReread
     rendered = Signal(object)  # RenderResult
     previews_ready = Signal(object)  # PreviewsReady
     frame_rendered = Signal(object)  # FrameResult
@@ -140,6 +150,7 @@ class EditWorker(QObject):
     _open_photo_requested = Signal(str)
     _open_pixels_requested = Signal(str, object)
     _reference_requested = Signal(str)
+    _start_from_requested = Signal(int, object)
     _render_requested = Signal()
     _previews_requested = Signal()
     _frame_requested = Signal()
@@ -158,6 +169,7 @@ class EditWorker(QObject):
         self._open_photo_requested.connect(self._open_photo)
         self._open_pixels_requested.connect(self._open_pixels)
         self._reference_requested.connect(self._recognise_reference)
+        self._start_from_requested.connect(self._start_from)
         self._render_requested.connect(self._render_pending)
         self._previews_requested.connect(self._render_pending_previews)
         self._frame_requested.connect(self._render_pending_frame)
@@ -189,6 +201,12 @@ class EditWorker(QObject):
     def recognise_reference(self, path: str) -> None:
         """Recognise the expressions in another photo, for transfer; answers with ``reference_ready``."""
         self._reference_requested.emit(path)
+
+    def start_from(self, face_index: int, starting: tuple[float, ...] | None) -> None:
+        """Take face ``face_index`` of the open photo as showing ``starting`` (None: what the
+        model recognises) from now on; answers with ``face_reread``. Renders requested after
+        this use the new starting point."""
+        self._start_from_requested.emit(face_index, starting)
 
     def request_render(self, stamp: int, targets: ExpressionTargets | tuple[ExpressionTargets, ...]) -> None:
         """Render the current photo with one slider state for all faces, or one per face.
@@ -289,6 +307,22 @@ class EditWorker(QObject):
             self.failed.emit(WorkerError(ErrorKind.PHOTO, str(error)))
         except Exception as error:
             self.failed.emit(WorkerError(ErrorKind.PHOTO, f"could not open {name}: {type(error).__name__}: {error}"))
+
+    @Slot(int, object)
+    def _start_from(self, index: int, starting: tuple[float, ...] | None) -> None:
+        if self._editor is None or self._photo is None or not 0 <= index < len(self._encoded):
+            return  # the photo changed meanwhile: nothing to re-read
+        try:
+            given = None if starting is None else np.asarray(starting, np.float32)
+            self._encoded[index] = self._editor.start_from(self._encoded[index], given)
+        except FaceeditError as error:
+            self.failed.emit(WorkerError(ErrorKind.PHOTO, str(error)))
+            return
+        recognised = tuple(float(v) for v in self._encoded[index].recognised)
+        faces = list(self._photo.recognised)
+        faces[index] = recognised
+        self._photo = replace(self._photo, recognised=tuple(faces))
+        self.face_reread.emit(FaceReread(index, recognised, starting is not None))
 
     def _detect(self, pixels: np.ndarray) -> list:
         from faceedit.core.faces import face_detector

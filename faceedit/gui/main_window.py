@@ -6,6 +6,7 @@ slider states (one per face) and shows the newest result it gets back.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from faceedit.core.imageio import SUPPORTED_SUFFIXES, save_photo
 from faceedit.core.presets import Preset, list_presets, neutral_preset, save_preset
 from faceedit.core.resources import default_model_path, sample_photo_path
 from faceedit.engine.worker import (
-    EditWorker, ErrorKind, ModelReady, PhotoReady, PreviewsReady, ReferenceReady, RenderResult, WorkerError,
+    EditWorker, ErrorKind, FaceReread, ModelReady, PhotoReady, PreviewsReady, ReferenceReady, RenderResult, WorkerError,
 )
 from faceedit.gui.edit_state import EditState, States
 from faceedit.gui.expression_panel import ExpressionPanel
@@ -81,11 +82,13 @@ class MainWindow(QMainWindow):
         self.worker.previews_ready.connect(self._on_previews_ready)
         self.worker.failed.connect(self._on_failed)
         self.worker.reference_ready.connect(self._on_reference_ready)
+        self.worker.face_reread.connect(self._on_face_reread)
         self.state = EditState(self._on_states_changed)
         self._stamp = 0
         self._preview_stamp = 0  # only the newest preview request's answer is shown
         self._shown_stamp = -1
         self._photo: PhotoReady | None = None
+        self._taken_as_neutral: set[int] = set()  # faces the person said are neutral (the model read them otherwise)
         self._current: np.ndarray | None = None
         self._model: ModelReady | None = None
         self._device = device or self.settings.device
@@ -203,6 +206,8 @@ class MainWindow(QMainWindow):
         redo.setShortcut(QKeySequence.StandardKey.Redo)
         edit_menu.addActions([undo, redo])
         self._action(edit_menu, "Reset &All", self.reset_all, "Ctrl+R")
+        self.neutral_action = self._action(edit_menu, "Face Is &Neutral", self.take_as_neutral, "Ctrl+Shift+N", checkable=True)
+        self.neutral_action.setToolTip("The model misreads this face's expression: start its sliders from neutral")
         self._action(edit_menu, "&Transfer Expression From…", self.transfer_dialog, "Ctrl+T")
         self.presets_menu = bar.addMenu("&Presets")
         self.presets_menu.aboutToShow.connect(self._fill_presets)
@@ -485,6 +490,22 @@ class MainWindow(QMainWindow):
     def reset_all(self) -> None:
         self.state.change((ExpressionTargets(),) * len(self.state.states), "reset all")
 
+    def take_as_neutral(self, on: bool) -> None:
+        """The selected face (or every face) is neutral, whatever the model read (``on``), or back to the model's reading.
+
+        For a face the recogniser misreads (a neutral face read as 0.9 happy leaves the
+        happiness slider almost nothing to add): its sliders then start at zero and move
+        from there. The slider targets already set are kept and re-rendered from the new start.
+        """
+        photo = self._photo
+        if photo is None or not photo.recognised:
+            self.neutral_action.setChecked(False)
+            self.statusBar().showMessage("Open a photo with a face first")
+            return
+        for index in self._target_faces():
+            if on != (index in self._taken_as_neutral):
+                self.worker.start_from(index, (0.0,) * len(photo.recognised[index]) if on else None)
+
     # --- presets -------------------------------------------------------------------------
 
     def apply_preset(self, preset: Preset) -> None:
@@ -559,15 +580,17 @@ class MainWindow(QMainWindow):
 
     def _show_selected(self) -> None:
         photo, states = self._photo, self.state.states
+        self.neutral_action.setChecked(self.selected in self._taken_as_neutral)  # not triggered: no re-read
         if photo is None or not photo.recognised or self.selected >= len(states):
             self.panel.show_state(None, ExpressionTargets())
             return
         recognised = photo.recognised[self.selected]
         self.panel.show_state(recognised, states[self.selected])
         name, strength = dominant_expression(recognised)
+        reading = "taken as neutral (Edit → Face Is Neutral)" if self.selected in self._taken_as_neutral else f"recognised {name} ({strength:.2f})"
         self.face_label.setText(
             f"<b>{photo.name}</b><br>Face {self.selected + 1} of {len(photo.recognised)} — "
-            f"recognised {name} ({strength:.2f}). Click a face to select it."
+            f"{reading}. Click a face to select it."
         )
 
     def _on_face_clicked(self, index: int) -> None:
@@ -588,6 +611,18 @@ class MainWindow(QMainWindow):
 
     # --- worker results ----------------------------------------------------------------
 
+    def _on_face_reread(self, reread: FaceReread) -> None:
+        photo = self._photo
+        if photo is None or reread.face_index >= len(photo.recognised):
+            return
+        faces = list(photo.recognised)
+        faces[reread.face_index] = reread.recognised
+        self._photo = replace(photo, recognised=tuple(faces))
+        (self._taken_as_neutral.add if reread.given else self._taken_as_neutral.discard)(reread.face_index)
+        self._on_states_changed(self.state.states)  # re-render from the new start, and show it
+        if reread.face_index == self.selected:
+            self._request_previews()
+
     def _on_model_ready(self, ready: ModelReady) -> None:
         self._model = ready
         self.settings.model = ready.path
@@ -597,6 +632,7 @@ class MainWindow(QMainWindow):
 
     def _on_photo_ready(self, photo: PhotoReady) -> None:
         self._photo = photo
+        self._taken_as_neutral = set()
         self._current = photo.pixels
         self._shown_stamp = self._stamp
         self.view.set_photo(photo.pixels, photo.boxes)

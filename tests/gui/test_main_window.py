@@ -67,6 +67,26 @@ def test_window_slider_changes_the_face_and_reset_restores(qtbot, settings, no_d
     window.close()
 
 
+def test_face_is_neutral_starts_the_sliders_at_zero_and_undoes(qtbot, settings, no_dialogs, tiny_model_path: Path, london_neutral: Path) -> None:  # noqa: ANN001
+    window = _window(qtbot, settings, model=str(tiny_model_path), photo=str(london_neutral))
+    original = load_photo(london_neutral).pixels
+    read = window._photo.recognised[0]
+    assert any(v > 0.01 for v in read)  # the tiny model reads some expression into it
+    window.neutral_action.trigger()  # Edit → Face Is Neutral
+    assert window.neutral_action.isChecked() and window._photo.recognised[0] == (0.0,) * 6
+    assert "taken as neutral" in window.face_label.text()
+    assert all(window.panel.sliders[name].value() == 0 for name in window.panel.sliders)
+    assert np.array_equal(window._current, original)  # at its new start the face is unchanged
+    window.panel.sliders["happiness"].setValue(100)
+    from_neutral = window._current.copy()
+    assert not np.array_equal(from_neutral, original)
+    window.neutral_action.trigger()  # back to the model's reading: the same slider state, rendered from there
+    assert not window.neutral_action.isChecked() and window._photo.recognised[0] == read
+    assert not np.array_equal(window._current, from_neutral)
+    assert not no_dialogs
+    window.close()
+
+
 def test_faces_are_selected_and_edited_one_at_a_time_or_all(qtbot, settings, no_dialogs, tiny_model_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
     left, right = (load_photo(shared_file(f"london/neutral/{n}.jpg")).pixels for n in ("001", "002"))
     group = tmp_path / "two.png"
