@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("input", metavar="IN", type=Path)
     edit.add_argument("-o", "--output", metavar="OUT", type=Path, required=True)
     edit.add_argument("--face", type=_face_index, metavar="N", help="edit only face N (0 = largest); default: all")
+    edit.add_argument("--as-neutral", action="store_true",
+                      help="take the faces as neutral whatever the model reads (for faces it misreads): "
+                      "expressions count from zero, and one not named stays at zero")
     _add_expression_options(edit)
     _add_output_options(edit)
     _add_model_options(edit)
@@ -268,7 +271,10 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     _check_output(args.output, [args.input], args.overwrite)
     targets = _targets(args)  # a bad preset fails before the model loads
     detector, editor = _open_editor(args)
-    edit = edit_photo(photo.pixels, detector, editor, targets, str(args.input), args.face)
+    import numpy as np
+
+    starting = np.zeros(len(EXPRESSIONS), np.float32) if args.as_neutral else None
+    edit = edit_photo(photo.pixels, detector, editor, targets, str(args.input), args.face, starting)
     return _finish_edit(args, photo, edit)
 
 

@@ -58,6 +58,19 @@ def test_edit_without_targets_copies_the_input(tmp_path: Path, face_photo: Path,
     assert _digest(out) == before and _digest(face_photo) == before
 
 
+def test_edit_as_neutral_counts_from_zero(tmp_path: Path, face_photo: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
+    # Taken as neutral and asked for nothing: zero everywhere is where it starts, so nothing changes.
+    same = tmp_path / "same.png"
+    code, stdout, _ = _run(capsys, "edit", face_photo, "-o", same, "--as-neutral", "--model", tiny_model_path)
+    assert code == 0 and "unchanged" in stdout
+    assert np.array_equal(load_photo(same).pixels, load_photo(face_photo).pixels)
+    # Happiness 1 from neutral differs from happiness 1 from what the model read.
+    from_neutral, from_reading = tmp_path / "n.png", tmp_path / "r.png"
+    assert _run(capsys, "edit", face_photo, "-o", from_neutral, "--as-neutral", "--happiness", "1", "--model", tiny_model_path)[0] == 0
+    assert _run(capsys, "edit", face_photo, "-o", from_reading, "--happiness", "1", "--model", tiny_model_path)[0] == 0
+    assert not np.array_equal(load_photo(from_neutral).pixels, load_photo(from_reading).pixels)
+
+
 def test_edit_with_a_target_changes_the_face_only(tmp_path: Path, face_photo: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
     before = _digest(face_photo)
     out = tmp_path / "happy.png"
