@@ -38,6 +38,20 @@ class _SetStates(QUndoCommand):
         return False
 
 
+class _Step(QUndoCommand):
+    """An undo step that is not a slider state (e.g. Face Is Neutral): what to do, and to undo."""
+
+    def __init__(self, text: str, do: Callable[[], None], undo: Callable[[], None]) -> None:
+        super().__init__(text)
+        self._do, self._undo = do, undo
+
+    def redo(self) -> None:
+        self._do()
+
+    def undo(self) -> None:
+        self._undo()
+
+
 class EditState:
     """Per-face slider states of the open photo, and the undo stack over them."""
 
@@ -73,6 +87,10 @@ class EditState:
         after = tuple(s.with_value(name, value) if i in faces else s for i, s in enumerate(self._states))
         label = f"{name} {'reset' if value is None else f'{value:.2f}'}"
         self.change(after, label, merge_key=f"{name}:{sorted(faces)}" if dragging else None)
+
+    def push_step(self, text: str, do: Callable[[], None], undo: Callable[[], None]) -> None:
+        """Do something other than a slider change as one undo step (``do`` runs now)."""
+        self.undo_stack.push(_Step(text, do, undo))
 
     def close_merge(self) -> None:
         """The slider was released: the next move starts a new undo step."""

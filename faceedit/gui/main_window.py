@@ -496,15 +496,24 @@ class MainWindow(QMainWindow):
         For a face the recogniser misreads (a neutral face read as 0.9 happy leaves the
         happiness slider almost nothing to add): its sliders then start at zero and move
         from there. The slider targets already set are kept and re-rendered from the new start.
+        One undo step.
         """
         photo = self._photo
         if photo is None or not photo.recognised:
             self.neutral_action.setChecked(False)
             self.statusBar().showMessage("Open a photo with a face first")
             return
-        for index in self._target_faces():
-            if on != (index in self._taken_as_neutral):
-                self.worker.start_from(index, (0.0,) * len(photo.recognised[index]) if on else None)
+        faces = [i for i in self._target_faces() if on != (i in self._taken_as_neutral)]
+        if not faces:
+            return
+        zeros = (0.0,) * len(photo.recognised[faces[0]])
+
+        def start(neutral: bool) -> None:
+            for index in faces:
+                self.worker.start_from(index, zeros if neutral else None)
+
+        # One undo step: Ctrl+Z gives the face back its reading by the model (or takes it as neutral again).
+        self.state.push_step("face is neutral" if on else "face as recognised", lambda: start(on), lambda: start(not on))
 
     # --- presets -------------------------------------------------------------------------
 

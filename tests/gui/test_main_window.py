@@ -83,6 +83,13 @@ def test_face_is_neutral_starts_the_sliders_at_zero_and_undoes(qtbot, settings, 
     window.neutral_action.trigger()  # back to the model's reading: the same slider state, rendered from there
     assert not window.neutral_action.isChecked() and window._photo.recognised[0] == read
     assert not np.array_equal(window._current, from_neutral)
+    window.state.undo_stack.undo()  # undo "face as recognised": neutral again, the smile from neutral back
+    assert window.neutral_action.isChecked() and window._photo.recognised[0] == (0.0,) * 6
+    assert np.array_equal(window._current, from_neutral)
+    window.state.undo_stack.undo()  # the slider move
+    window.state.undo_stack.undo()  # "face is neutral"
+    assert not window.neutral_action.isChecked() and window._photo.recognised[0] == read
+    assert np.array_equal(window._current, original)
     assert not no_dialogs
     window.close()
 
