@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--levels", type=_levels, metavar="L,L", help=f"levels for --all-expressions (default {','.join(map(str, DEFAULT_LEVELS))})")
     batch.add_argument("--format", dest="output_format", choices=("jpg", "png", "webp", "bmp", "tif"), help="output format (default: as input)")
     batch.add_argument("--face", type=_face_index, metavar="N", help="edit only face N of each photo (0 = largest)")
+    batch.add_argument("--as-neutral", action="store_true",
+                       help="take every face as neutral whatever the model reads (e.g. a folder of neutral portraits "
+                       "for labelled synthetic data): intensities count from zero")
     _add_expression_options(batch)
     _add_output_options(batch)
     _add_model_options(batch)
@@ -372,6 +375,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         face_index=args.face,
         quality=args.quality,
+        as_neutral=args.as_neutral,
     )
     detector, editor = _open_editor(args)
     with tqdm(total=None, unit="photo", file=sys.stderr, disable=None) as bar:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from faceedit.core.atomic import write_text_atomic
 from faceedit.core.editor import ExpressionEditor
 from faceedit.core.errors import FaceeditError, NoFaceError
@@ -44,6 +46,7 @@ class BatchJob:
     overwrite: bool = False
     face_index: int | None = None
     quality: int = 95
+    as_neutral: bool = False  # take every face as neutral, whatever the model reads (levels then count from zero)
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,8 @@ def _export_photo(
     job: BatchJob, photo_path: Path, outputs: Sequence[PlannedOutput], detector: FaceDetector, editor: ExpressionEditor
 ) -> int:
     photo = load_photo(photo_path)
-    encoded = encode_faces(photo.pixels, detector, editor, str(photo_path), job.face_index)
+    starting = np.zeros(len(EXPRESSIONS), np.float32) if job.as_neutral else None
+    encoded = encode_faces(photo.pixels, detector, editor, str(photo_path), job.face_index, starting)
     for out in outputs:
         edit = render_encoded(photo.pixels, editor, encoded, out.targets)
         out.path.parent.mkdir(parents=True, exist_ok=True)

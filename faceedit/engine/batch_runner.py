@@ -39,6 +39,7 @@ class BatchRequest:
     levels: tuple[float, ...] | None = None  # set: all-expressions mode
     output_suffix: str | None = None  # ".png" …; None keeps each photo's format
     overwrite: bool = False
+    as_neutral: bool = False  # take every face as neutral, whatever the model reads
 
 
 def estimate_eta(elapsed: float, done: int, total: int) -> float:
@@ -76,6 +77,7 @@ class BatchRunner(JobRunner):
                     levels=request.levels,
                     output_suffix=request.output_suffix,
                     overwrite=request.overwrite,
+                    as_neutral=request.as_neutral,
                 )
                 self._load()
                 self.status.emit("Finding photos…")

@@ -150,8 +150,12 @@ class BatchDialog(QDialog):
         for text, suffix in FORMATS:
             self.format_combo.addItem(text, suffix)
         self.overwrite_check = QCheckBox("Replace existing outputs (otherwise they are kept, so a re-run resumes)")
+        self.neutral_check = QCheckBox("The faces are neutral: count intensities from zero, whatever the model reads")
+        self.neutral_check.setToolTip("For a folder of neutral portraits, e.g. to make labelled synthetic data "
+                                      "(the same as Edit → Face Is Neutral for every face)")
         options = QFormLayout()
         options.addRow("Output format:", self.format_combo)
+        options.addRow("", self.neutral_check)
         options.addRow("", self.overwrite_check)
 
         self.progress_bar = QProgressBar()
@@ -235,6 +239,7 @@ class BatchDialog(QDialog):
             levels=levels,
             output_suffix=self.format_combo.currentData(),
             overwrite=self.overwrite_check.isChecked(),
+            as_neutral=self.neutral_check.isChecked(),
         )
 
     def start(self) -> None:

@@ -210,6 +210,12 @@ def test_batch_all_expressions_writes_labelled_data(tmp_path: Path, tiny_model_p
     happy = load_photo(out / "happiness" / "p_1.00.png").pixels
     sad = load_photo(out / "sadness" / "p_1.00.png").pixels
     assert not np.array_equal(happy, sad)
+    # --as-neutral: the same levels counted from a neutral start, not from what the model read.
+    neutral_out = tmp_path / "from-neutral"
+    code, stdout, _ = _run(capsys, "batch", folder, neutral_out, "--all-expressions", "--levels", "1.0", "--format", "png",
+                           "--as-neutral", "--model", tiny_model_path)
+    assert code == 0 and "1 processed" in stdout
+    assert not np.array_equal(load_photo(neutral_out / "happiness" / "p_1.00.png").pixels, happy)
 
 
 def test_identity_command(capsys) -> None:  # noqa: ANN001

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import SHARED_DATA, shared_file
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
+from faceedit.core.imageio import load_photo
 
 pytest.importorskip("pytestqt")
 
@@ -120,6 +121,14 @@ def test_batch_dialog_all_expressions_mode(qtbot, no_modals, tiny_model_path: Pa
     for expression in EXPRESSIONS:
         assert sorted(p.name for p in (out / expression).iterdir()) == [f"{stem}_0.50.jpg", f"{stem}_1.00.jpg"]
     assert dialog.last_summary.processed == 1
+    # "The faces are neutral": the same levels from a neutral start give other pictures.
+    dialog.last_summary = None
+    dialog.neutral_check.setChecked(True)
+    dialog.output_edit.setText(str(tmp_path / "from-neutral"))
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.last_summary is not None, timeout=60_000)
+    first, neutral = (load_photo(o / "happiness" / f"{stem}_1.00.jpg").pixels for o in (out, tmp_path / "from-neutral"))
+    assert not np.array_equal(first, neutral)
     dialog.close()
 
 
