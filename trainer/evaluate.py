@@ -290,6 +290,7 @@ class EvaluationCounts:
     test_labels: dict[str, int]
     renders: int
     edited_under: str | None = None  # --edit-from: only test faces whose source lies under this folder
+    edited_from_neutral: bool = False  # --from-neutral: edits start at zero, not at the recognised intensities
     test_faces_under: int | None = None  # how many test faces lie under it (edited ones are chosen from these)
 
 
@@ -452,10 +453,15 @@ class _Context:
     folder: Path
     levels: tuple[float, ...]
     use_photo: bool
+    from_neutral: bool = False  # edit every face from a neutral start (Face Is Neutral), not from its reading
 
     @property
     def device(self) -> torch.device:
         return self.editor.model.device
+
+    @property
+    def starting(self) -> np.ndarray | None:
+        return np.zeros(len(EXPRESSIONS), np.float32) if self.from_neutral else None
 
 
 def _photo_edits(ctx: _Context, record: FaceRecord) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None:
@@ -470,7 +476,7 @@ def _photo_edits(ctx: _Context, record: FaceRecord) -> tuple[np.ndarray, np.ndar
     points = np.asarray(record.source_landmarks, np.float64)
     x0, y0 = np.floor(points.min(axis=0)).astype(int)
     x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1
-    encoded = ctx.editor.encode(photo, DetectedFace((int(x0), int(y0), int(x1), int(y1)), points, 1.0))
+    encoded = ctx.editor.encode(photo, DetectedFace((int(x0), int(y0), int(x1), int(y1)), points, 1.0), ctx.starting)
     return photo, points, [ctx.editor.render(photo, [encoded], _one_hot(e, 1.0)) for e in EXPRESSIONS]
 
 
@@ -520,6 +526,8 @@ def _evaluate_face(ctx: _Context, record: FaceRecord, acc: _Accumulator, *, edit
         _judge_real(ctx, record, ctx.judge.probabilities([prepared_crop])[0], acc)
         return
 
+    if ctx.from_neutral:
+        encoded = ctx.editor.start_from(encoded, ctx.starting)
     wanted = sorted(set(ctx.levels) | {1.0} | set(sheet_levels or ()))
     renders = {(e, lv): ctx.editor.render(crop, [encoded], _one_hot(e, lv)) for e in EXPRESSIONS for lv in wanted}
     acc.renders += len(renders)
@@ -677,6 +685,7 @@ def evaluate_model(
     judge_config: JudgeConfig = JudgeConfig(),
     progress: Progress | None = None,
     edit_from: Path | str | None = None,
+    from_neutral: bool = False,
 ) -> EvaluationResult:
     """Measure a model on the TEST split of a prepared dataset through the app's editor.
 
@@ -684,7 +693,9 @@ def evaluate_model(
     "auto" (the source photos where all are readable, else the crops), "photo" or "crop".
     ``edit_from``: edit only test faces whose source photo lies under this folder (e.g.
     one dataset of a merged PREPARED folder); the judge still trains on the whole
-    training split and is scored on the whole test split.
+    training split and is scored on the whole test split. ``from_neutral``: edit every
+    face from a neutral start (as the app's Face Is Neutral does) instead of from what the
+    model recognises, to measure the edits apart from the recogniser's errors.
     Raises :class:`FaceeditError` for a bad model file, a model with NaN weights, an
     empty test split, no test face under ``edit_from``, or a prepared dataset that
     cannot train a judge.
@@ -719,7 +730,7 @@ def evaluate_model(
     edited = _spread(neutral or candidates, max_faces)
     on_sheet = {id(r) for r in _spread(edited, SHEET_ROWS)}
     use_photo = identity_space == "photo" or (identity_space == "auto" and all(_photo_usable(info, r) for r in edited))
-    ctx = _Context(ExpressionEditor(model), judge, info, folder, levels, use_photo)
+    ctx = _Context(ExpressionEditor(model), judge, info, folder, levels, use_photo, from_neutral)
     edited_ids = {id(r) for r in edited}
     acc = _Accumulator()
     with torch.inference_mode():
@@ -744,6 +755,7 @@ def evaluate_model(
             test_labels={label: n for label in LABELS if (n := sum(r.label == label for r in test))},
             renders=acc.renders,
             edited_under=None if under is None else str(under),
+            edited_from_neutral=from_neutral,
             test_faces_under=None if under is None else len(candidates),
         ),
         judge=_judge_summary(judge, acc),
@@ -855,6 +867,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "the judge still trains and is scored on the whole splits",
     )
     parser.add_argument(
+        "--from-neutral", action="store_true",
+        help="edit every face from a neutral start (as the app's Face Is Neutral does), not from what the model "
+        "recognises: the edits measured apart from the recogniser's errors",
+    )
+    parser.add_argument(
         "--judge-steps", type=int, metavar="N",
         help=f"train the judge for at most N steps (default {JudgeConfig().max_steps}); a big PREPARED set needs more "
         "than the default to be read well. The judge is cached per setting",
@@ -886,6 +903,7 @@ def _report(result: EvaluationResult) -> str:
               if result.colour is not None else []),
             f"{result.counts.edited_faces} of {result.counts.test_faces} test faces edited"
             + (f" (of the {result.counts.test_faces_under} from {result.counts.edited_under})" if result.counts.edited_under else "")
+            + (", each from a neutral start (--from-neutral)" if result.counts.edited_from_neutral else "")
             + f", {result.seconds:.1f} s",
         ]
     )
@@ -907,7 +925,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_model(
         args.model, args.prepared, device=args.device, levels=args.levels, max_faces=args.max_faces, progress=progress,
-        edit_from=getattr(args, "edit_from", None), **judge,
+        edit_from=getattr(args, "edit_from", None), from_neutral=getattr(args, "from_neutral", False), **judge,
     )
     write_outputs(result, paths, overwrite=args.overwrite)
     print(_report(result))

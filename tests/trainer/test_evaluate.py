@@ -353,6 +353,18 @@ def test_run_evaluate_command(monkeypatch: pytest.MonkeyPatch, model_path: Path,
 
 
 @needs_data
+def test_from_neutral_edits_every_face_from_zero(first_run: EvaluationResult, model_path: Path, prepared: Path) -> None:
+    neutral = _evaluate(model_path, prepared, from_neutral=True)
+    assert neutral.counts.edited_from_neutral and not first_run.counts.edited_from_neutral
+    assert neutral.to_json()["counts"]["edited_from_neutral"] is True
+    assert neutral.counts.edited_faces == first_run.counts.edited_faces
+    # The same faces and judge, other edits: the tiny model reads some expression into them.
+    assert neutral.judge.test_accuracy == first_run.judge.test_accuracy
+    assert neutral.identity_distance.values != first_run.identity_distance.values
+    assert neutral.psnr == first_run.psnr  # reconstruction is the model's reading, not the edit's start
+
+
+@needs_data
 def test_edit_from_edits_only_faces_of_that_source(first_run: EvaluationResult, model_path: Path, prepared: Path) -> None:
     smiling = _evaluate(model_path, prepared, edit_from=DATA / "london" / "smiling", max_faces=1)
     counts = smiling.counts
