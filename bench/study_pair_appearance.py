@@ -66,7 +66,7 @@ def main() -> int:
     from faceedit.core.compositing import face_mask
     from faceedit.core.models.file import load_model
     from faceedit.core.resources import bundled_model_path
-    from trainer.geometry import _log_luma_in_reference
+    from trainer.geometry import log_luma_in_reference
     from trainer.manifest import read_prepared
 
     torch.set_num_threads(2)
@@ -80,8 +80,8 @@ def main() -> int:
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "test": []}
     for (split, _), faces in sorted(by_subject.items()):
         if "neutral" in faces and "happiness" in faces:
-            neutral = _log_luma_in_reference(args.prepared, faces["neutral"], info.size, reference, size)
-            smile = _log_luma_in_reference(args.prepared, faces["happiness"], info.size, reference, size)
+            neutral = log_luma_in_reference(args.prepared, faces["neutral"], info.size, reference, size)
+            smile = log_luma_in_reference(args.prepared, faces["happiness"], info.size, reference, size)
             pairs[split].append((neutral, smile - neutral))
     if not pairs["train"] or not pairs["test"]:
         print(f"{args.prepared} needs neutral/smiling pairs in both splits", file=sys.stderr)

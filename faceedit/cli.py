@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from faceedit import __version__
 from faceedit.core.errors import FaceeditError, OutputError, run_reporting_errors
-from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
+from faceedit.core.expressions import EXPRESSIONS, NEUTRAL_START, ExpressionTargets
 
 if TYPE_CHECKING:
     import numpy as np
@@ -274,9 +274,7 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     _check_output(args.output, [args.input], args.overwrite)
     targets = _targets(args)  # a bad preset fails before the model loads
     detector, editor = _open_editor(args)
-    import numpy as np
-
-    starting = np.zeros(len(EXPRESSIONS), np.float32) if args.as_neutral else None
+    starting = NEUTRAL_START if args.as_neutral else None
     edit = edit_photo(photo.pixels, detector, editor, targets, str(args.input), args.face, starting)
     return _finish_edit(args, photo, edit)
 

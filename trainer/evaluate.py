@@ -55,7 +55,7 @@ from faceedit.core.models.file import LoadedModel, load_model
 from faceedit.core.models.pixels import model_to_float_pixels, rgb_to_luma
 from faceedit.core.editor import EncodedFace, ExpressionEditor
 from faceedit.core.errors import FaceeditError, OutputError, PhotoError
-from faceedit.core.expressions import EXPRESSIONS, NEUTRAL, ExpressionTargets
+from faceedit.core.expressions import EXPRESSIONS, NEUTRAL, NEUTRAL_START, ExpressionTargets
 from faceedit.core.faces import DetectedFace
 from faceedit.core.imageio import load_photo, save_photo
 from trainer.judge import Judge, JudgeConfig, load_crop, load_or_train_judge
@@ -460,8 +460,8 @@ class _Context:
         return self.editor.model.device
 
     @property
-    def starting(self) -> np.ndarray | None:
-        return np.zeros(len(EXPRESSIONS), np.float32) if self.from_neutral else None
+    def starting(self) -> tuple[float, ...] | None:
+        return NEUTRAL_START if self.from_neutral else None
 
 
 def _photo_edits(ctx: _Context, record: FaceRecord) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None:

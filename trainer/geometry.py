@@ -254,7 +254,7 @@ LUMA_OFFSET = 8.0
 MAX_LOG_RATIO = 0.8
 
 
-def _log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, reference: np.ndarray, size: int) -> np.ndarray:
+def log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, reference: np.ndarray, size: int) -> np.ndarray:
     """The face's log luminance warped into the reference face's frame (size×size float32)."""
     import cv2
 
@@ -288,7 +288,7 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
 
     mask = face_mask(reference * size, size)
 
-    evidence = _evidence(prepared, lambda folder, record, info_size: _log_luma_in_reference(
+    evidence = _evidence(prepared, lambda folder, record, info_size: log_luma_in_reference(
         folder, record, info_size, reference, size))
     maps = []
     for shift in shifts:

@@ -20,12 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from faceedit.core.atomic import write_text_atomic
 from faceedit.core.editor import ExpressionEditor
 from faceedit.core.errors import FaceeditError, NoFaceError
-from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets
+from faceedit.core.expressions import EXPRESSIONS, NEUTRAL_START, ExpressionTargets
 from faceedit.core.faces import FaceDetector
 from faceedit.core.imageio import is_photo_path, load_photo, save_photo
 from faceedit.core.pipeline import encode_faces, render_encoded
@@ -201,7 +199,7 @@ def _export_photo(
     job: BatchJob, photo_path: Path, outputs: Sequence[PlannedOutput], detector: FaceDetector, editor: ExpressionEditor
 ) -> int:
     photo = load_photo(photo_path)
-    starting = np.zeros(len(EXPRESSIONS), np.float32) if job.as_neutral else None
+    starting = NEUTRAL_START if job.as_neutral else None
     encoded = encode_faces(photo.pixels, detector, editor, str(photo_path), job.face_index, starting)
     for out in outputs:
         edit = render_encoded(photo.pixels, editor, encoded, out.targets)

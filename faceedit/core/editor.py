@@ -48,16 +48,16 @@ class ExpressionEditor:
         self.size = model.info.config.image_size
         self._channels = model.info.config.image_channels
 
-    def encode(self, pixels: np.ndarray, face: DetectedFace, starting: np.ndarray | None = None) -> EncodedFace:
+    def encode(self, pixels: np.ndarray, face: DetectedFace, starting: Sequence[float] | None = None) -> EncodedFace:
         """Align ``face`` in ``pixels`` (H×W×3 uint8 RGB) and run the encoder once.
 
         ``starting`` (K,): take the face as showing these intensities instead of what the
-        model recognises (e.g. zeros: "this face is neutral"); sliders then move from there.
+        model recognises (e.g. ``NEUTRAL_START``: "this face is neutral"); sliders then move from there.
         """
         return self.encode_aligned(face, align_face(pixels, face.landmarks, self.size, self.model.info.template), starting)
 
     @torch.inference_mode()
-    def encode_aligned(self, face: DetectedFace, aligned: AlignedFace, starting: np.ndarray | None = None) -> EncodedFace:
+    def encode_aligned(self, face: DetectedFace, aligned: AlignedFace, starting: Sequence[float] | None = None) -> EncodedFace:
         """Let the model read an already aligned face once (the trainer's prepared crops too); ``starting`` as in :meth:`encode`."""
         with self.model.precision.autocast():
             images = crop_to_tensor(aligned.crop, self._channels, self.model.device)
@@ -69,7 +69,7 @@ class ExpressionEditor:
         recognised = reading.recognised[0].float().cpu().numpy()
         return EncodedFace(face, aligned, face_mask(aligned.landmarks, self.size), recognised, reading)
 
-    def start_from(self, encoded: EncodedFace, starting: np.ndarray | None) -> EncodedFace:
+    def start_from(self, encoded: EncodedFace, starting: Sequence[float] | None) -> EncodedFace:
         """``encoded`` read again, taken as showing ``starting`` (None: what the model recognises)."""
         return self.encode_aligned(encoded.face, encoded.aligned, starting)
 

@@ -17,6 +17,8 @@ EXPRESSIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadnes
 """The six expressions, in Oulu-CASIA order (the order of the model's code blocks)."""
 
 NEUTRAL = "neutral"
+NEUTRAL_START: tuple[float, ...] = (0.0,) * len(EXPRESSIONS)
+"""A neutral face's intensities: where "Face Is Neutral" (``--as-neutral``) starts a face."""
 DOMINANT_THRESHOLD = 0.5
 """A face whose strongest intensity is below this is called neutral."""
 

@@ -67,7 +67,7 @@ def select_faces(faces: Sequence[DetectedFace], name: str, face_index: int | Non
 
 def encode_faces(
     pixels: np.ndarray, detector: FaceDetector, editor: ExpressionEditor, name: str, face_index: int | None = None,
-    starting: np.ndarray | None = None,
+    starting: Sequence[float] | None = None,
 ) -> list[tuple[int, EncodedFace]]:
     """Detect, select and encode the faces of a photo (taken as showing ``starting`` where given: see ``ExpressionEditor.encode``)."""
     chosen = select_faces(detector.detect(pixels), name, face_index)
@@ -105,12 +105,12 @@ def edit_photo(
     targets: ExpressionTargets,
     name: str = "the photo",
     face_index: int | None = None,
-    starting: np.ndarray | None = None,
+    starting: Sequence[float] | None = None,
 ) -> PhotoEdit:
     """Move every face (or the one ``face_index`` picks) to the slider state ``targets``.
 
     ``starting`` (K,): take the faces as showing it instead of what the model recognises
-    (zeros: "these faces are neutral", for faces the model misreads)."""
+    (``NEUTRAL_START``: "these faces are neutral", for faces the model misreads)."""
     return render_encoded(pixels, editor, encode_faces(pixels, detector, editor, name, face_index, starting), targets)
 
 

@@ -313,8 +313,7 @@ class EditWorker(QObject):
         if self._editor is None or self._photo is None or not 0 <= index < len(self._encoded):
             return  # the photo changed meanwhile: nothing to re-read
         try:
-            given = None if starting is None else np.asarray(starting, np.float32)
-            self._encoded[index] = self._editor.start_from(self._encoded[index], given)
+            self._encoded[index] = self._editor.start_from(self._encoded[index], starting)
         except FaceeditError as error:
             self.failed.emit(WorkerError(ErrorKind.PHOTO, str(error)))
             return

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceedit.core.errors import FaceeditError
-from faceedit.core.expressions import ExpressionTargets, dominant_expression
+from faceedit.core.expressions import NEUTRAL_START, ExpressionTargets, dominant_expression
 from faceedit.core.imageio import SUPPORTED_SUFFIXES, save_photo
 from faceedit.core.presets import Preset, list_presets, neutral_preset, save_preset
 from faceedit.core.resources import default_model_path, sample_photo_path
@@ -506,11 +506,10 @@ class MainWindow(QMainWindow):
         faces = [i for i in self._target_faces() if on != (i in self._taken_as_neutral)]
         if not faces:
             return
-        zeros = (0.0,) * len(photo.recognised[faces[0]])
 
         def start(neutral: bool) -> None:
             for index in faces:
-                self.worker.start_from(index, zeros if neutral else None)
+                self.worker.start_from(index, NEUTRAL_START if neutral else None)
 
         # One undo step: Ctrl+Z gives the face back its reading by the model (or takes it as neutral again).
         self.state.push_step("face is neutral" if on else "face as recognised", lambda: start(on), lambda: start(not on))
