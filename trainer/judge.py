@@ -26,12 +26,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.atomic import atomic_path
 from faceedit.core.errors import FaceeditError
 from faceedit.core.imageio import load_photo
+from faceedit.core.models.recogniser import ExpressionClassifier, standardise
 from trainer.manifest import LABELS, MANIFEST_NAME, FaceRecord
 
 log = logging.getLogger(__name__)
@@ -78,23 +78,8 @@ class JudgeTraining:
     excluded_test_subjects: int = 0  # training faces dropped because their subject is also in the test split
 
 
-class JudgeNet(nn.Module):
-    """Four conv blocks (3×3 conv, batch norm, ReLU, 2×2 max-pool) → linear over all classes."""
-
-    def __init__(self, size: int = 64, width: int = 16, classes: int = len(LABELS)) -> None:
-        super().__init__()
-        channels = [1, width, 2 * width, 4 * width, 8 * width]
-        blocks: list[nn.Module] = []
-        for a, b in zip(channels[:-1], channels[1:]):
-            blocks += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-        self.features = nn.Sequential(*blocks)
-        side = size // 16
-        # Flatten rather than pool globally: crops are aligned, so *where* a feature is
-        # (mouth corners vs brows) is part of the expression.
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(channels[-1] * side * side, classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+JudgeNet = ExpressionClassifier
+"""The judge's network (one definition with a model's recogniser: faceedit.core.models.recogniser)."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -121,8 +106,7 @@ def judge_inputs(crops: Sequence[np.ndarray], size: int) -> np.ndarray:
         grey = crop if crop.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
         if grey.shape != (size, size):
             grey = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA if grey.shape[0] > size else cv2.INTER_LINEAR)
-        x = grey.astype(np.float32)
-        out[i, 0] = (x - x.mean()) / max(float(x.std()), 1.0)
+        out[i, 0] = standardise(torch.from_numpy(grey.astype(np.float32))[None, None])[0, 0].numpy()
     return out
 
 
@@ -222,8 +206,11 @@ def train_judge(
     config: JudgeConfig = JudgeConfig(),
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    name: str = "judge",
 ) -> tuple[JudgeNet, int, float]:
     """Train a JudgeNet on N×1×S×S standardised images and label indices (into LABELS).
+
+    ``name`` starts each progress line (a model's recogniser is trained the same way).
 
     Batches are drawn class-balanced (each sample weighted by 1 / its class's count), so
     6200 neutral faces do not drown 551 disgusted ones. Returns (net, steps, final loss).
@@ -247,14 +234,14 @@ def train_judge(
         x = _augment(x_all[index].to(device), generator)
         loss = F.cross_entropy(net(x), y_all[index].to(device), label_smoothing=config.label_smoothing)
         if not torch.isfinite(loss):
-            raise FaceeditError(f"the judge's training diverged (loss {loss.item()}) at step {step}")
+            raise FaceeditError(f"the {name}'s training diverged (loss {loss.item()}) at step {step}")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         schedule.step()
         running = loss.item() if math.isnan(running) else 0.9 * running + 0.1 * loss.item()
         if progress and ((step + 1) % report_every == 0 or step + 1 == steps):
-            progress(f"judge: step {step + 1}/{steps}, loss {running:.3f}")
+            progress(f"{name}: step {step + 1}/{steps}, loss {running:.3f}")
     net.requires_grad_(False).eval()
     return net, steps, running
 

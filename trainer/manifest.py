@@ -23,13 +23,13 @@ from typing import Any
 
 from faceedit.core.atomic import write_text_atomic
 from faceedit.core.errors import FaceeditError
-from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
+from faceedit.core.models.recogniser import CLASSES
 from faceedit.training.datasets import INFO_NAME  # the engine checks it too: the shared module owns the name
 
 FORMAT_NAME = "faceedit-prepared"
 FORMAT_VERSION = 1
-LABELS: tuple[str, ...] = (*EXPRESSIONS, NEUTRAL)
-"""The six expressions in code order, then neutral (index 6)."""
+LABELS: tuple[str, ...] = CLASSES
+"""The six expressions in code order, then neutral (index 6): what the judge and a recogniser name."""
 
 SPLITS: tuple[str, ...] = ("train", "test")
 

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, ConfigDict, channels_name, check_image_options
+from faceedit.core.models.recogniser import ExpressionClassifier, read_intensities
 from faceedit.core.models.shape import (
     ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
 )
@@ -63,12 +64,20 @@ class ExprGANConfig(ConfigDict):
     # True: where an expression opens the mouth further, the model paints the opening with
     # a learned mouth interior (teeth, cavity; faceedit.core.models.mouth); needs geometry.
     mouth_interior: bool = False
+    # 0: the encoder's recognition head reads a face's expression (the paper's network).
+    # > 0: a separate classifier of this width, trained on whole faces, reads it instead
+    # (faceedit.core.models.recogniser; `faceedit-train recognition --network`).
+    recogniser_width: int = 0
 
     def __post_init__(self) -> None:
         check_shape_options(self, network_appearance="decoder")
         check_image_options(self)
         if self.z_dim < 1 or self.num_expressions < 1 or self.code_per_expression < 1:
             raise ValueError("z_dim, num_expressions and code_per_expression must be positive")
+        if self.recogniser_width < 0:
+            raise ValueError("recogniser_width must be 0 (the encoder's head) or positive")
+        if self.recogniser_width and self.num_expressions != len(EXPRESSIONS):
+            raise ValueError(f"a recogniser names the {len(EXPRESSIONS)} expressions; this model has {self.num_expressions}")
 
     @property
     def levels(self) -> int:
@@ -247,9 +256,24 @@ class Generator(nn.Module):
         # samples |u| with u ~ U(−1, 1)^d; û = 1 makes intensity 1 the strongest code.
         self.register_buffer("direction", torch.ones(config.code_per_expression))
         register_shape_buffers(self, config)  # geometry, mean-ratio maps, mouth template, as configured
+        # Trained apart from the GAN (`faceedit-train recognition --network`); never in the GAN's losses.
+        self.recogniser = ExpressionClassifier(width=config.recogniser_width).eval() if config.recogniser_width else None
+
+    def train(self, mode: bool = True) -> Generator:
+        super().train(mode)
+        if self.recogniser is not None:
+            self.recogniser.eval()  # its batch norms keep their statistics while the GAN trains
+        return self
 
     def encode(self, images: torch.Tensor) -> Encoding:
         return self.encoder(images)
+
+    def recognise(self, images: torch.Tensor, encoding: Encoding | None = None) -> torch.Tensor:
+        """The expression intensities the faces show (N×K in [0, 1]): the recogniser's where the
+        model has one, else the encoder's head (from ``encoding`` when given)."""
+        if self.recogniser is not None:
+            return read_intensities(self.recogniser, images)
+        return (encoding or self.encode(images)).intensities
 
     def code(self, intensities: torch.Tensor) -> torch.Tensor:
         return expression_code(intensities, self.direction)
@@ -273,7 +297,7 @@ class Generator(nn.Module):
         :meth:`FaceModel.read`.
         """
         encoding = self.encode(images)
-        recognised = encoding.intensities if starting is None else starting.to(encoding.intensities)
+        recognised = self.recognise(images, encoding) if starting is None else starting.to(encoding.intensities)
         base = self.decode(encoding.z, recognised)
         return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks))
 
@@ -328,7 +352,8 @@ class IdentityCodeDiscriminator(nn.Module):
 
 
 def _describe(config: ExprGANConfig) -> str:
-    return f"ExprGAN {config.image_size}×{config.image_size} {channels_name(config)}, width ×{config.width:g}{describe_shape(config, 'decoder')}"
+    recogniser = f", recogniser ×{config.recogniser_width}" if config.recogniser_width else ""
+    return f"ExprGAN {config.image_size}×{config.image_size} {channels_name(config)}, width ×{config.width:g}{describe_shape(config, 'decoder')}{recogniser}"
 
 
 EXPRGAN = ModelFamily(
