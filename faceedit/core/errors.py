@@ -32,7 +32,9 @@ class OutputError(FaceeditError):
 
 def run_reporting_errors(program: str, command: Callable[[], int]) -> int:
     """Run a command-line command: a FaceeditError becomes one ``PROGRAM: error: …`` line and
-    exit status 1, Ctrl-C exit status 130; anything else is a bug and keeps its traceback."""
+    exit status 1, Ctrl-C exit status 130, a reader that went away (``faceedit info | head``)
+    a quiet exit status 141 as other Unix tools give; anything else is a bug and keeps its traceback."""
+    import os
     import sys
 
     try:
@@ -43,3 +45,7 @@ def run_reporting_errors(program: str, command: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{program}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that Python's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE

@@ -50,6 +50,15 @@ def test_version_and_help() -> None:
         assert word in result.stdout
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """``faceedit info | head -1``: the pipe closes early; no traceback, SIGPIPE's status."""
+    code = ("import sys\nfrom faceedit.core.errors import run_reporting_errors\n"
+            "def command():\n    raise BrokenPipeError\n"
+            "sys.exit(run_reporting_errors('faceedit', command))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 141 and done.stderr == ""
+
+
 def test_edit_without_targets_copies_the_input(tmp_path: Path, face_photo: Path, tiny_model_path: Path, capsys) -> None:  # noqa: ANN001
     before = _digest(face_photo)
     out = tmp_path / "same.jpg"
