@@ -60,6 +60,7 @@ from faceedit.core.faces import DetectedFace
 from faceedit.core.imageio import load_photo, save_photo
 from trainer.judge import Judge, JudgeConfig, load_crop, load_or_train_judge
 from trainer.manifest import LABELS, FaceRecord, PreparedInfo, read_prepared
+from trainer.recognition import NEUTRAL_BELOW
 
 EVAL_FORMAT = "faceedit-evaluation"
 EVAL_VERSION = 1
@@ -220,6 +221,19 @@ class ColourPerFace:
 
 
 @dataclass(frozen=True)
+class NeutralReading:
+    """How the model reads the edited faces that are neutral: where their sliders start."""
+
+    faces: int
+    read_neutral: float  # share with every recognised intensity below NEUTRAL_BELOW
+    misread: dict[str, float]  # subject (or file) → its highest recognised intensity, for those that are not
+
+    def to_json(self) -> dict[str, Any]:
+        return {"faces": self.faces, "read_neutral": _round(self.read_neutral), "below": NEUTRAL_BELOW,
+                "misread": {k: _round(v, 3) for k, v in self.misread.items()}}
+
+
+@dataclass(frozen=True)
 class PerExpression:
     """One number per expression (None where it cannot be measured) and their mean."""
 
@@ -320,6 +334,7 @@ class EvaluationResult:
     # What the edits at 1.0 were read as: expression → label → fraction of edited faces
     # (where accuracy is low, this says whether they look neutral or like another expression).
     read_as: dict[str, dict[str, float]] = field(default_factory=dict)
+    neutral_reading: NeutralReading | None = None  # None when no edited face is neutral
 
     def summary(self) -> dict[str, float]:
         """Flat name → number, for a model file's ``metrics`` (unmeasurable values left out)."""
@@ -333,6 +348,7 @@ class EvaluationResult:
             "sharpness_ratio": self.sharpness.ratio,
             "saturation_ratio": self.saturation.ratio,
             "judge_test_accuracy": self.judge.test_accuracy,
+            "neutral_read_neutral": None if self.neutral_reading is None else self.neutral_reading.read_neutral,
         }
         return {k: float(v) for k, v in values.items() if v is not None}
 
@@ -343,6 +359,7 @@ class EvaluationResult:
             "summary": {k: _round(v) for k, v in self.summary().items()},
             "expression_accuracy": self.expression_accuracy.to_json(),
             "expression_read_as": {e: {k: _round(v) for k, v in labels.items()} for e, labels in self.read_as.items()},
+            "neutral_reading": None if self.neutral_reading is None else self.neutral_reading.to_json(),
             "identity_distance": {
                 **self.identity_distance.to_json(),
                 "same_person_rate": _round(self.identity_same_person_rate),
@@ -392,6 +409,7 @@ class _Accumulator:
     sat_after: list[float] = field(default_factory=list)
     colour_worst: list[tuple[float, float]] = field(default_factory=list)  # per face: (|Δsat|, |Δhue|) worst over renders
     spaces: set[str] = field(default_factory=set)
+    neutral_reads: dict[str, float] = field(default_factory=dict)  # edited neutral face → highest recognised intensity
     renders: int = 0
     sheet: list[tuple[np.ndarray, dict[tuple[str, float], np.ndarray]]] = field(default_factory=list)
 
@@ -526,6 +544,8 @@ def _evaluate_face(ctx: _Context, record: FaceRecord, acc: _Accumulator, *, edit
         _judge_real(ctx, record, ctx.judge.probabilities([prepared_crop])[0], acc)
         return
 
+    if record.label == NEUTRAL:
+        acc.neutral_reads[record.subject or record.file] = float(np.max(encoded.recognised))
     if ctx.from_neutral:
         encoded = ctx.editor.start_from(encoded, ctx.starting)
     wanted = sorted(set(ctx.levels) | {1.0} | set(sheet_levels or ()))
@@ -773,6 +793,7 @@ def evaluate_model(
         contact_sheet=contact_sheet(acc.sheet, sheet_levels, footer=_sheet_footer(model.info.name, info.root, under)),
         colour=_colour(acc.colour_worst),
         read_as={e: _fractions(labels) for e, labels in acc.read_as.items() if labels},
+        neutral_reading=_neutral_reading(acc.neutral_reads),
     )
     _check_finite(result)
     return result
@@ -782,6 +803,13 @@ def _fractions(labels: list[str]) -> dict[str, float]:
     """Label → share of ``labels``, most frequent first."""
     counts = Counter(labels)
     return {label: n / len(labels) for label, n in counts.most_common()}
+
+
+def _neutral_reading(reads: dict[str, float]) -> NeutralReading | None:
+    if not reads:
+        return None
+    misread = {face: value for face, value in sorted(reads.items()) if value >= NEUTRAL_BELOW}
+    return NeutralReading(len(reads), 1.0 - len(misread) / len(reads), misread)
 
 
 def _colour(worst: list[tuple[float, float]]) -> ColourPerFace | None:
@@ -893,6 +921,9 @@ def _report(result: EvaluationResult) -> str:
             *(["edits at 1.0 read as: " + "; ".join(
                 f"{e} → " + ", ".join(f"{label} {share:.0%}" for label, share in list(labels.items())[:2])
                 for e, labels in result.read_as.items())] if result.read_as else []),
+            *([f"neutral faces read neutral (every intensity < {NEUTRAL_BELOW}): {result.neutral_reading.read_neutral:.0%} of "
+               f"{result.neutral_reading.faces}" + "".join(f"; {face} {value:.2f}" for face, value in result.neutral_reading.misread.items())]
+              if result.neutral_reading is not None else []),
             f"identity distance {number(result.identity_distance.mean)} ({result.identity_space}; "
             f"same person {result.identity_same_person_rate:.0%})",
             (f"reconstruction PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}" if result.psnr is not None and result.ssim is not None

@@ -249,6 +249,11 @@ def test_metrics_are_complete_and_in_range(first_run: EvaluationResult, model_pa
     r = first_run
     assert r.counts.test_faces == 8 and r.counts.edited_faces == 4 and r.counts.edited_from == "neutral"
     assert r.counts.renders == 4 * 6 * 5
+    # The 4 edited faces are neutral: how many the model reads so, and the others' highest intensity.
+    reading = r.neutral_reading
+    assert reading is not None and reading.faces == 4
+    assert reading.read_neutral == pytest.approx(1 - len(reading.misread) / 4)
+    assert all(value >= 0.3 for value in reading.misread.values())
     assert set(r.judge.classes) == set(LABELS)  # every label has training faces here
     assert r.judge.test_faces == 8 and 0.0 <= r.judge.test_accuracy <= 1.0
     assert not r.judge.cached
