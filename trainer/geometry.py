@@ -34,7 +34,7 @@ from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
 from faceedit.core.imageio import load_photo
 from faceedit.core.models.file import Provenance, load_model, save_model
 from faceedit.core.models.geometry import face_to_reference_maps, to_reference_frame
-from faceedit.core.models.pixels import rgb_to_luma
+from faceedit.core.models.pixels import LUMA as LUMA_WEIGHTS, rgb_to_luma
 from trainer.manifest import FaceRecord, read_prepared
 
 MIN_PAIRS = 10
@@ -310,33 +310,85 @@ CAVITY_PRIOR = 2.0
 """Where fewer photos than about this cover a template point, its colour leans to the cavity's."""
 DARK = 0.35
 """Interior pixels darker than this fraction of the face's light level count as the cavity."""
+MIN_MOUTH_PHOTOS = 20
+"""An expression needs this many training photos with parted lips for an interior of its own."""
+BRIGHT_SHARE = 0.2
+"""The brightest fifth of the colour template stands for the colour of teeth."""
 
 
 @dataclass(frozen=True)
 class MouthTemplate:
-    """The learned mouth interior (:mod:`faceedit.core.models.mouth`) and what it rests on."""
+    """The learned mouth interiors (:mod:`faceedit.core.models.mouth`), one per expression, and what they rest on."""
 
-    template: np.ndarray  # 3×rows×columns, RGB relative to the face's light level (mouth.light_level)
-    photos: int  # training photos with open mouths it was learned from
+    template: np.ndarray  # K×3×rows×columns, RGB relative to the face's light level (mouth.light_level)
+    photos: dict[str, int]  # expression → training photos with open mouths its interior was learned from
     cavity: np.ndarray  # RGB of the cavity, relative to the face's light level
+    sources: dict[str, str]  # expression → "colour" (its own colour photos) or "luminance" (its photos' grey levels, coloured)
+
+
+@dataclass
+class _Interior:
+    """Running coverage-weighted sums of sampled mouth interiors."""
+
+    total: np.ndarray
+    coverage: np.ndarray
+    photos: int = 0
+
+    @classmethod
+    def empty(cls, channels: int) -> _Interior:
+        from faceedit.core.models import mouth
+
+        return cls(np.zeros((mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS, channels)), np.zeros((mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS)))
+
+    def add(self, ratio: np.ndarray, covered: np.ndarray) -> None:
+        self.total += ratio * covered[..., None]
+        self.coverage += covered
+        self.photos += 1
+
+    def mean(self, prior: np.ndarray) -> np.ndarray:
+        """rows×columns×C: the mean where photos cover a point, leaning to ``prior`` where few do."""
+        return (self.total + CAVITY_PRIOR * prior) / (self.coverage[..., None] + CAVITY_PRIOR)
+
+
+def _coloured(luma: np.ndarray, cavity: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """rows×columns luminance ratios → RGB: dark points take the cavity's hue, bright ones the teeth's.
+
+    The teeth's hue is the mean of the brightest :data:`BRIGHT_SHARE` of ``colour`` (the
+    template learned from colour photos), each normalised by its luminance.
+    """
+    weights = np.array(LUMA_WEIGHTS)
+    colour_luma = colour @ weights
+    bright = colour_luma >= np.quantile(colour_luma, 1.0 - BRIGHT_SHARE)
+    teeth = (colour[bright] / colour_luma[bright, None]).mean(axis=0)
+    cavity_luma = float(cavity @ weights)
+    teeth_luma = float(colour_luma[bright].mean())
+    blend = np.clip((luma - cavity_luma) / max(teeth_luma - cavity_luma, 1e-6), 0.0, 1.0)[..., None]
+    return luma[..., None] * ((1.0 - blend) * cavity / max(cavity_luma, 1e-6) + blend * teeth)
 
 
 def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> MouthTemplate:
-    """The mouth interior from training photos (any expression) whose lips are parted.
+    """Each expression's mouth interior from the training photos whose lips are parted.
 
     Each source photo is sampled at its own resolution in mouth coordinates; its colours
     are divided by the face's light level, measured as the model will measure it (in
-    the model's aligned crop of ``size`` with its alignment ``template_points``). Only
-    colour photos count: a greyscale source has no colour to teach. Where few photos cover
-    a point (deep in a wide-open mouth, which smiles seldom show), the template leans to
-    the mean colour of the cavity (the dark interior pixels).
+    the model's aligned crop of ``size`` with its alignment ``template_points``).
+
+    Interiors differ by expression: an open smile shows a band of upper teeth, a surprised
+    mouth is mostly dark cavity. So each expression learns its own, from its own photos:
+    in colour where it has :data:`MIN_MOUTH_PHOTOS` colour photos (London's smiles);
+    otherwise from its photos' luminance (expressions7's greyscale majority), coloured
+    with the colour photos' cavity and teeth (:func:`_coloured`). An expression with fewer
+    photos than that takes the interior of all colour photos. Where few photos cover a
+    point (deep in a wide-open mouth), a template leans to the mean colour of the cavity
+    (the dark interior pixels of the colour photos).
     """
     from faceedit.core.alignment import align_face
     from faceedit.core.models import mouth
 
-    total = np.zeros((mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS, 3))
-    coverage = np.zeros((mouth.TEMPLATE_ROWS, mouth.TEMPLATE_COLUMNS))
-    dark_sum, dark_count, photos = np.zeros(3), 0, 0
+    colour_all = _Interior.empty(3)
+    colour_by = {e: _Interior.empty(3) for e in EXPRESSIONS}
+    luma_by = {e: _Interior.empty(1) for e in EXPRESSIONS}
+    dark_sum, dark_count = np.zeros(3), 0
     for folder in prepared:
         _, records = read_prepared(folder)
         for record in records:
@@ -349,25 +401,38 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
                 pixels = load_photo(Path(record.source)).pixels
             except (OSError, FaceeditError):
                 continue
+            aligned = align_face(pixels, points, size, template_points)
+            light = max(mouth.light_level(rgb_to_luma(aligned.crop)[:, :, 0].astype(np.float32), aligned.landmarks), 1.0)
+            values, covered = mouth.sample_interior(pixels, points)
+            ratio = values / light
+            luma_by[record.label].add(ratio @ np.array(LUMA_WEIGHTS)[:, None], covered)
             channels = pixels.astype(np.int16)
             if np.abs(channels[..., 0] - channels[..., 1]).max() <= 2 and np.abs(channels[..., 1] - channels[..., 2]).max() <= 2:
-                continue
-            aligned = align_face(pixels, points, size, template_points)
-            light = mouth.light_level(rgb_to_luma(aligned.crop)[:, :, 0].astype(np.float32), aligned.landmarks)
-            values, covered = mouth.sample_interior(pixels, points)
-            ratio = values / max(light, 1.0)
-            total += ratio * covered[..., None]
-            coverage += covered
-            luma = ratio @ np.array([0.299, 0.587, 0.114])
+                continue  # greyscale: its luminance counts, it has no colour to teach
+            colour_all.add(ratio, covered)
+            colour_by[record.label].add(ratio, covered)
+            luma = ratio @ np.array(LUMA_WEIGHTS)
             dark = (covered > 0) & (luma < DARK)
             dark_sum += ratio[dark].sum(axis=0)
             dark_count += int(dark.sum())
-            photos += 1
-    if photos == 0:
+    if colour_all.photos == 0:
         raise FaceeditError("no colour training photo with parted lips to learn the mouth interior from")
     cavity = dark_sum / dark_count if dark_count else np.array([0.25, 0.15, 0.15])
-    template = (total + CAVITY_PRIOR * cavity) / (coverage[..., None] + CAVITY_PRIOR)
-    return MouthTemplate(template.transpose(2, 0, 1).astype(np.float32), photos, cavity)
+    shared = colour_all.mean(cavity)
+    templates, photos, sources = [], {}, {}
+    for expression in EXPRESSIONS:
+        if colour_by[expression].photos >= MIN_MOUTH_PHOTOS:
+            templates.append(colour_by[expression].mean(cavity))
+            photos[expression], sources[expression] = colour_by[expression].photos, "colour"
+        elif luma_by[expression].photos >= MIN_MOUTH_PHOTOS:
+            luma = luma_by[expression].mean(np.array([float(cavity @ np.array(LUMA_WEIGHTS))]))[..., 0]
+            templates.append(_coloured(luma, cavity, shared))
+            photos[expression], sources[expression] = luma_by[expression].photos, "luminance"
+        else:
+            templates.append(shared)
+            photos[expression], sources[expression] = colour_all.photos, "colour"
+    stacked = np.stack([t.transpose(2, 0, 1) for t in templates]).astype(np.float32)
+    return MouthTemplate(stacked, photos, cavity, sources)
 
 
 def with_geometry(
@@ -400,7 +465,8 @@ def with_geometry(
     how = f" ({recipe})" if recipe else ""
     notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry{how}: {learned}."
     if mouth_template is not None:
-        notes += f" Mouth interior learned from {mouth_template.photos} training photos with parted lips."
+        notes += " Mouth interiors learned from training photos with parted lips: " + ", ".join(
+            f"{e} {mouth_template.photos[e]} ({mouth_template.sources[e]})" for e in EXPRESSIONS) + "."
     half = "float16" in model.info.storage_dtype
     save_model(output, network, provenance=Provenance(p.data, p.steps, p.commit, p.date, notes),
                metrics={}, template=model.info.template, half=half, overwrite=overwrite, family_name=family.name)
@@ -477,8 +543,9 @@ def run_geometry(args: argparse.Namespace) -> int:
         appearance = fit_appearance(list(args.prepared), reference, shifts, info.config.image_size)
     if args.mouth:
         mouth_template = fit_mouth(list(args.prepared), info.config.image_size, info.template)
-        print(f"mouth interior from {mouth_template.photos} training photos with parted lips; "
-              f"cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the light level")
+        print("mouth interiors from training photos with parted lips: " + ", ".join(
+            f"{e} {mouth_template.photos[e]} {mouth_template.sources[e]}" for e in EXPRESSIONS)
+            + f"; cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the light level")
     with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template, _recipe(args))
     print(f"wrote {args.output}")
     return 0

@@ -124,3 +124,44 @@ def test_mouth_interior_model_opens_the_mouth_and_is_bit_identical_at_rest(tmp_p
     # The opening below the upper inner lip is dark now.
     opening = edited[y0 + 2 : y0 + 6, x0 + 6 : x1 - 6].astype(float).mean()
     assert opening < pixels[y0 + 2 : y0 + 6, x0 + 6 : x1 - 6].astype(float).mean() - 20
+
+
+def test_each_expression_paints_its_own_interior_and_old_files_share_one(tmp_path: Path, london_neutral: Path) -> None:
+    """Surprise paints its dark interior, happiness its bright one; a file from before interiors
+    were per expression (one 3×rows×columns template) gives every expression that template."""
+    from faceedit.core.alignment import align_face
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.expressions import EXPRESSIONS
+    from faceedit.core.faces import face_detector
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.models.exprgan import ExprGANConfig, Generator
+    from faceedit.core.models.file import load_model, save_model
+
+    pixels = load_photo(london_neutral).pixels
+    detected = face_detector().detect(pixels)
+    torch.manual_seed(0)
+    network = Generator(ExprGANConfig(image_size=64, width=0.125, geometry=True, mouth_interior=True))
+    network.landmark_reference.copy_(torch.tensor(align_face(pixels, detected[0].landmarks, 64).landmarks / 64))
+    for name in ("happiness", "surprise"):  # both drop the lower lip
+        k = EXPRESSIONS.index(name)
+        network.landmark_shifts[k, 57] = torch.tensor([0.0, 0.05])
+        network.landmark_shifts[k, 65:68] = torch.tensor([0.0, 0.05])
+    network.mouth_template[EXPRESSIONS.index("happiness")].fill_(1.0)  # bright
+    network.mouth_template[EXPRESSIONS.index("surprise")].fill_(0.1)  # dark
+    save_model(tmp_path / "mouths.pt", network)
+    editor = ExpressionEditor(load_model(tmp_path / "mouths.pt"))
+    face = editor.encode(pixels, detected[0])
+
+    def interior(name: str) -> float:
+        change = editor.change(face, np.array([float(e == name) for e in EXPRESSIONS], np.float32))
+        assert change is not None and change.overlay is not None
+        rgba = change.overlay
+        return float(rgba[..., :3][rgba[..., 3] > 0].mean())
+
+    assert interior("happiness") > interior("surprise") + 50
+
+    old = {k: v.clone() for k, v in network.state_dict().items()}
+    old["mouth_template"] = network.mouth_template[EXPRESSIONS.index("surprise")].clone()  # the old 3×rows×columns
+    fresh = Generator(network.config)
+    fresh.load_state_dict(old)
+    assert all(torch.equal(t, network.mouth_template[EXPRESSIONS.index("surprise")]) for t in fresh.mouth_template)

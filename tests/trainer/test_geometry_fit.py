@@ -244,8 +244,10 @@ def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path:
                           split="train", landmarks=points.tolist(), source_landmarks=(points * scale).tolist()) for n in range(6)]
     write_prepared(folder, PreparedInfo(kind="pairs", root=str(folder), size=SIZE, template=TEMPLATE_5.tolist()), records)
     learned = fit_mouth([folder], SIZE, TEMPLATE_5)
-    assert learned.photos == 6
-    luma = learned.template.transpose(1, 2, 0) @ np.array([0.299, 0.587, 0.114])
+    happy = EXPRESSIONS.index("happiness")
+    assert learned.template.shape[0] == len(EXPRESSIONS)
+    assert learned.photos["happiness"] == 6 and learned.sources["happiness"] == "colour"  # too few for its own: all colour photos
+    luma = learned.template[happy].transpose(1, 2, 0) @ np.array([0.299, 0.587, 0.114])
     centre = mouth.TEMPLATE_COLUMNS // 2
     top = luma[2, centre]  # just under the upper lip: teeth
     bottom = luma[int((6.5 / 24) / mouth.DEPTH * (mouth.TEMPLATE_ROWS - 1)), centre]  # near the lower lip: cavity
@@ -256,6 +258,57 @@ def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path:
     save_photo(source, np.repeat(photo.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2), overwrite=True)
     with pytest.raises(Exception, match="no colour training photo"):
         fit_mouth([folder], SIZE, TEMPLATE_5)
+
+
+def test_each_expression_learns_its_own_mouth_interior(tmp_path: Path) -> None:
+    """Smiles show teeth; surprised mouths are dark: each expression's photos teach its interior,
+    greyscale ones through their luminance; an expression with few photos takes the shared one."""
+    import cv2
+
+    from faceedit.core.models import mouth
+    from trainer.geometry import MIN_MOUTH_PHOTOS, fit_mouth
+
+    scale = 4
+    points = BASE.copy()
+    points[36:42] = [[14, 24], [16, 22.5], [19, 22.5], [21, 24], [19, 25.5], [16, 25.5]]
+    points[42:48] = points[36:42] + (24, 0)
+    points[[60, 61, 62, 63, 64]] = [[20, 44], [25, 42], [32, 42], [39, 42], [44, 44]]
+    points[[67, 66, 65]] = [[25, 50], [32, 50], [39, 50]]
+    inner = np.round(points[list(mouth.INNER_MOUTH)] * scale).astype(np.int32)
+
+    def photo(teeth: bool, colour: bool) -> np.ndarray:
+        image = np.full((SIZE * scale, SIZE * scale, 3), (150, 120, 100) if colour else (125, 125, 125), np.uint8)
+        for eye in (mouth.LEFT_EYE, mouth.RIGHT_EYE):
+            cv2.fillPoly(image, [np.round(points[list(eye)] * scale).astype(np.int32)], (200, 200, 200))
+        cv2.fillPoly(image, [inner], (60, 30, 30) if colour else (40, 40, 40))
+        if teeth:
+            band = np.zeros(image.shape[:2], np.uint8)
+            cv2.fillPoly(band, [inner], 1)
+            band[int(46 * scale):] = 0
+            image[band > 0] = (240, 240, 240)
+        return image
+
+    sources = {"smile": photo(teeth=True, colour=True), "oh": photo(teeth=False, colour=False)}
+    for name, image in sources.items():
+        save_photo(tmp_path / f"{name}.png", image)
+    faces = [("smile", "happiness")] * MIN_MOUTH_PHOTOS + [("oh", "surprise")] * MIN_MOUTH_PHOTOS + [("oh", "fear")] * 3
+    folder = tmp_path / "p"
+    (folder / FACES_DIR).mkdir(parents=True)
+    records = [FaceRecord(file=f"{FACES_DIR}/{n}.png", source=str(tmp_path / f"{name}.png"), label=label, intensity=1.0,
+                          subject=f"{n:03d}", split="train", landmarks=points.tolist(), source_landmarks=(points * scale).tolist())
+               for n, (name, label) in enumerate(faces)]
+    write_prepared(folder, PreparedInfo(kind="folders", root=str(folder), size=SIZE, template=TEMPLATE_5.tolist()), records)
+    learned = fit_mouth([folder], SIZE, TEMPLATE_5)
+    assert learned.sources["happiness"] == "colour" and learned.photos["happiness"] == MIN_MOUTH_PHOTOS
+    assert learned.sources["surprise"] == "luminance" and learned.photos["surprise"] == MIN_MOUTH_PHOTOS
+    assert learned.photos["fear"] == MIN_MOUTH_PHOTOS  # 3 of its own are too few: the colour photos' interior
+    template = {e: learned.template[EXPRESSIONS.index(e)] for e in ("happiness", "surprise", "fear")}
+    luma = {e: t.transpose(1, 2, 0) @ np.array([0.299, 0.587, 0.114]) for e, t in template.items()}
+    top = (2, mouth.TEMPLATE_COLUMNS // 2)  # just under the upper lip
+    assert luma["happiness"][top] > 3 * luma["surprise"][top]  # teeth against a dark cavity
+    np.testing.assert_allclose(template["fear"], template["happiness"])
+    red, _, blue = template["surprise"][:, top[0], top[1]]
+    assert red > blue  # a grey-learned cavity takes the colour photos' cavity hue
 
 
 def test_appearance_comes_from_the_same_apex_faces_as_the_geometry(tmp_path: Path) -> None:

@@ -9,12 +9,14 @@ face (:class:`faceedit.core.models.contract.Edit`):
 - **Where:** the polygon of the inner lips (dlib points 60–67) after the expression's
   landmark shifts, but only as far as the mouth opens more than it was open in the photo
   (a mouth that was already open keeps its own, warped interior).
-- **What:** a learned template over *mouth coordinates*: ``u`` runs 0…1 from the left to
-  the right inner mouth corner, ``t`` is the distance below the upper inner lip in inner
-  mouth widths (0…:data:`DEPTH`). Upper teeth hang from the upper lip, so an opening
-  shows teeth near the upper lip and a dark cavity below them, whatever its height.
-  ``faceedit-train geometry --mouth`` learns the template from training photos with open
-  mouths (``trainer/geometry.py``), as RGB *relative to the face's light level*
+- **What:** a learned template per expression over *mouth coordinates*: ``u`` runs 0…1
+  from the left to the right inner mouth corner, ``t`` is the distance below the upper
+  inner lip in inner mouth widths (0…:data:`DEPTH`). Upper teeth hang from the upper lip,
+  so an open smile shows teeth near the upper lip and a dark cavity below them, whatever
+  its height; a surprised mouth is mostly cavity. Where several expressions open the
+  mouth at once, their templates mix by how far each opens it.
+  ``faceedit-train geometry --mouth`` learns each expression's template from its training
+  photos with open mouths (``trainer/geometry.py``), as RGB *relative to the face's light level*
   (:func:`light_level`: the whites of the eyes, or the cheeks where brighter), so that
   teeth follow the photo's exposure. A ratio to the skin alone would make teeth grey on
   dark skin and glaring on light skin.

@@ -69,10 +69,21 @@ def register_shape_buffers(module: nn.Module, config: ShapeOptions) -> None:
         size = config.image_size
         module.register_buffer("appearance_log_ratio", torch.zeros(config.num_expressions, size, size))
     if config.mouth_interior:
-        # 3×rows×columns: the mouth interior's RGB relative to the face's light level.
+        # K×3×rows×columns: per expression, the mouth interior's RGB relative to the face's light level.
         from faceedit.core.models.mouth import TEMPLATE_COLUMNS, TEMPLATE_ROWS
 
-        module.register_buffer("mouth_template", torch.zeros(3, TEMPLATE_ROWS, TEMPLATE_COLUMNS))
+        module.register_buffer("mouth_template", torch.zeros(config.num_expressions, 3, TEMPLATE_ROWS, TEMPLATE_COLUMNS))
+        module._register_load_state_dict_pre_hook(_one_interior_for_all)
+
+
+def _one_interior_for_all(state: dict, prefix: str, *_: object) -> None:
+    """Files written before interiors were per expression hold one 3×rows×columns template:
+    every expression takes it, so those models edit exactly as they did."""
+    key = prefix + "mouth_template"
+    template = state.get(key)
+    if template is not None and template.dim() == 3:
+        count = state[prefix + "landmark_shifts"].shape[0] if prefix + "landmark_shifts" in state else 1
+        state[key] = template.unsqueeze(0).repeat(count, 1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -144,11 +155,12 @@ def _mouth_overlay(module: nn.Module, config: ShapeOptions, shape: ShapeReading,
     from faceedit.core.models.mouth import OVERLAY_SCALE, interior_overlay
 
     size = config.image_size
-    template = module.mouth_template.detach().float().cpu().numpy()
+    templates = module.mouth_template.detach().float().cpu().numpy()
     step_np = steps.detach().double().cpu().numpy()
     overlays = []
     for n in range(step_np.shape[0]):
         moved = shape.landmarks[n] + np.einsum("k,kpc->pc", step_np[n], shape.face_shifts[n])
+        template = _interior_for(templates, step_np[n], shape.landmarks[n], shape.face_shifts[n], float(shape.opening[n]))
         overlays.append(interior_overlay(moved, float(shape.opening[n]), template, float(shape.light[n]), size))
     if all(o is None for o in overlays):
         return None
@@ -156,6 +168,19 @@ def _mouth_overlay(module: nn.Module, config: ShapeOptions, shape: ShapeReading,
     stacked = np.stack([np.zeros((resolution, resolution, 4), np.float32) if o is None else o for o in overlays])
     stacked[..., :3] = stacked[..., :3] / 127.5 - 1.0
     return torch.from_numpy(stacked).permute(0, 3, 1, 2).to(steps.device)
+
+
+def _interior_for(templates: np.ndarray, steps: np.ndarray, landmarks: np.ndarray, face_shifts: np.ndarray,
+                  opening_in: float) -> np.ndarray:
+    """The interior (3×rows×columns) for one face's edit: each expression's template, weighted by
+    how far its step opens the mouth (one expression alone gives exactly its own template)."""
+    from faceedit.core.models.mouth import opening
+
+    weights = np.array([max(float(step), 0.0) * max(opening(landmarks + face_shifts[k]) - opening_in, 0.0)
+                        for k, step in enumerate(steps)])
+    if weights.sum() <= 0.0:  # nothing opens the mouth (then nothing is painted either)
+        return templates[int(np.argmax(steps))]
+    return np.einsum("k,kcrt->crt", weights / weights.sum(), templates).astype(np.float32)
 
 
 def describe_shape(config: ShapeOptions, network_appearance: str) -> str:
