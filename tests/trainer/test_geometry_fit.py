@@ -213,6 +213,16 @@ def mean_of(folders: list[Path], reference: np.ndarray) -> dict:
     return {s.expression: s for s in fit_geometry(folders, reference)}
 
 
+def _open_mouth_points() -> np.ndarray:
+    """Landmarks (crop pixels) with open eyes and lips parted by 8 pixels."""
+    points = BASE.copy()
+    points[36:42] = [[14, 24], [16, 22.5], [19, 22.5], [21, 24], [19, 25.5], [16, 25.5]]
+    points[42:48] = points[36:42] + (24, 0)
+    points[[60, 61, 62, 63, 64]] = [[20, 44], [25, 42], [32, 42], [39, 42], [44, 44]]
+    points[[67, 66, 65]] = [[25, 50], [32, 50], [39, 50]]
+    return points
+
+
 def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path: Path) -> None:
     import cv2
 
@@ -222,11 +232,7 @@ def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path:
     # One colour "photo" at 4× the crop's scale: grey skin, eye whites at 200, a mouth
     # opening with teeth (240) under the upper lip and a dark cavity (40) below.
     scale = 4
-    points = BASE.copy()
-    points[36:42] = [[14, 24], [16, 22.5], [19, 22.5], [21, 24], [19, 25.5], [16, 25.5]]
-    points[42:48] = points[36:42] + (24, 0)
-    points[[60, 61, 62, 63, 64]] = [[20, 44], [25, 42], [32, 42], [39, 42], [44, 44]]
-    points[[67, 66, 65]] = [[25, 50], [32, 50], [39, 50]]
+    points = _open_mouth_points()
     photo = np.full((SIZE * scale, SIZE * scale, 3), (150, 120, 100), np.uint8)
     for eye in (mouth.LEFT_EYE, mouth.RIGHT_EYE):
         cv2.fillPoly(photo, [np.round(points[list(eye)] * scale).astype(np.int32)], (200, 200, 200))
@@ -269,11 +275,7 @@ def test_each_expression_learns_its_own_mouth_interior(tmp_path: Path) -> None:
     from trainer.geometry import MIN_MOUTH_PHOTOS, fit_mouth
 
     scale = 4
-    points = BASE.copy()
-    points[36:42] = [[14, 24], [16, 22.5], [19, 22.5], [21, 24], [19, 25.5], [16, 25.5]]
-    points[42:48] = points[36:42] + (24, 0)
-    points[[60, 61, 62, 63, 64]] = [[20, 44], [25, 42], [32, 42], [39, 42], [44, 44]]
-    points[[67, 66, 65]] = [[25, 50], [32, 50], [39, 50]]
+    points = _open_mouth_points()
     inner = np.round(points[list(mouth.INNER_MOUTH)] * scale).astype(np.int32)
 
     def photo(teeth: bool, colour: bool) -> np.ndarray:
