@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_arguments(commands.add_parser("evaluate", help="measure a model on a prepared test split"))
     add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
     add_geometry_arguments(commands.add_parser("geometry", help="learn how each expression moves the face, into a model file"))
-    add_recognition_arguments(commands.add_parser("recognition", help="refit a model's recognition head (where sliders start)"))
+    add_recognition_arguments(commands.add_parser("recognition", help="teach a model where sliders start: refit its head, or --network: train a recogniser"))
     add_augment_arguments(commands.add_parser("augment-experiment",
                                               help="train the recogniser with and without the model's synthetic faces"))
     add_compare_arguments(commands.add_parser("compare", help="measure models of any family on one table (same data, judge, machine)"))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from faceedit.core.atomic import check_writable
 from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import NEUTRAL
 from faceedit.core.imageio import load_photo
@@ -83,7 +84,9 @@ def _model_reading(network: torch.nn.Module, faces: tuple[torch.Tensor, torch.Te
     return _reading(torch.cat([network.recognise(part) for part in images.split(256)]), targets, labels)
 
 
-def _load_exprgan(model_path: Path) -> LoadedModel:
+def _load_exprgan(model_path: Path, output: Path, overwrite: bool) -> LoadedModel:
+    """The ExprGAN model to work on, once ``output`` is known to be writable (before any training)."""
+    check_writable(Path(output), overwrite=overwrite)
     model = load_model(model_path, "cpu", "fp32")
     if model.info.family.name != "exprgan":
         raise FaceeditError(f"{model_path} is a {model.info.family.title} model; recognition is ExprGAN's")
@@ -99,7 +102,7 @@ def _save(model: LoadedModel, network: torch.nn.Module, output: Path, overwrite:
 def refit_recognition(model_path: Path, prepared: list[Path], output: Path, overwrite: bool, epochs: int = 400,
                       seed: int = 0) -> tuple[Reading, Reading]:
     """Refit the encoder's head, write ``output``; the held-out reading before and after."""
-    model = _load_exprgan(model_path)
+    model = _load_exprgan(model_path, output, overwrite)
     network = model.network
     size, channels = network.config.image_size, network.config.image_channels
     train, test = _faces(prepared, "train", size, channels), _faces(prepared, "test", size, channels)
@@ -138,7 +141,7 @@ def train_recogniser(model_path: Path, prepared: list[Path], output: Path, overw
     small shifts, blur), at its own width and seed, so it is never the judge itself.
     Nothing else in the model changes.
     """
-    model = _load_exprgan(model_path)
+    model = _load_exprgan(model_path, output, overwrite)
     old = model.network
     size, channels = old.config.image_size, old.config.image_channels
     train, test = _faces(prepared, "train", size, channels), _faces(prepared, "test", size, channels)

@@ -104,3 +104,22 @@ def test_recognition_network_command_and_its_bad_input(tmp_path: Path, tiny_mode
     assert "wrote" in capsys.readouterr().out and out.exists()
     assert main(["recognition", str(tiny_model_path), str(folder), "--network", "--steps", "0", "-o", str(tmp_path / "x.pt")]) != 0
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_recogniser_refuses_another_family_and_an_existing_output(tmp_path: Path, tiny_model_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    from faceedit.core.models.cdaae import CDAAE, CDAAEConfig
+    from faceedit.core.models.file import save_model
+    from trainer.cli import main
+
+    folder = _prepared(tmp_path / "p")
+    other = tmp_path / "cdaae.pt"
+    save_model(other, CDAAE(CDAAEConfig(image_size=64, width=0.25)), family_name="cdaae")
+    assert main(["recognition", str(other), str(folder), "--network", "--steps", "5", "-o", str(tmp_path / "x.pt")]) != 0
+    assert "recognition is ExprGAN's" in capsys.readouterr().err
+    existing = tmp_path / "exists.pt"
+    existing.write_bytes(b"keep me")
+    assert main(["recognition", str(tiny_model_path), str(folder), "--network", "--width", "4", "--steps", "5", "-o", str(existing)]) != 0
+    out, err = capsys.readouterr()
+    assert existing.read_bytes() == b"keep me" and "already exists" in err
+    assert "recogniser: step" not in out  # refused before training, not after
