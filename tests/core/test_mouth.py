@@ -165,3 +165,20 @@ def test_each_expression_paints_its_own_interior_and_old_files_share_one(tmp_pat
     fresh = Generator(network.config)
     fresh.load_state_dict(old)
     assert all(torch.equal(t, network.mouth_template[EXPRESSIONS.index("surprise")]) for t in fresh.mouth_template)
+
+
+def test_the_opening_is_a_smooth_outline_through_the_inner_lips() -> None:
+    """The painted opening follows curves through the eight inner-lip points, not straight edges."""
+    points = np.zeros((68, 2))
+    points[list(mouth.UPPER_INNER_LIP)] = [[0, 10], [10, 6], [20, 5], [30, 6], [40, 10]]
+    points[[67, 66, 65]] = [[10, 16], [20, 18], [30, 16]]
+    outline = mouth.inner_lip_outline(points)
+    for index in mouth.INNER_MOUTH:  # passes through every landmark, each once
+        assert np.isclose(outline, points[index]).all(axis=1).sum() == 1
+    assert len(outline) == 8 * mouth.SAMPLES_PER_SEGMENT
+    # Between 61 and 62 the upper lip bows above their chord (it is higher in the middle).
+    between = outline[mouth.SAMPLES_PER_SEGMENT + mouth.SAMPLES_PER_SEGMENT // 2]
+    assert between[1] < (points[61, 1] + points[62, 1]) / 2
+    # … but never bulges past the lip points: the opening stays between the lowest and highest of them.
+    lips = points[list(mouth.INNER_MOUTH)]
+    assert outline[:, 1].max() <= lips[:, 1].max() + 1e-9 and outline[:, 1].min() >= lips[:, 1].min() - 1e-9

@@ -6,7 +6,7 @@ stretches the lips' own texture across the gap, which reads as a pout or a swoll
 A model with a mouth interior paints that gap instead, in an *overlay* over the warped
 face (:class:`faceedit.core.models.contract.Edit`):
 
-- **Where:** the polygon of the inner lips (dlib points 60–67) after the expression's
+- **Where:** the outline of the inner lips (dlib points 60–67, smooth between them) after the expression's
   landmark shifts, but only as far as the mouth opens more than it was open in the photo
   (a mouth that was already open keeps its own, warped interior).
 - **What:** a learned template per expression over *mouth coordinates*: ``u`` runs 0…1
@@ -136,6 +136,42 @@ def sample_interior(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarra
     return values.reshape(TEMPLATE_ROWS, TEMPLATE_COLUMNS, -1), coverage
 
 
+SAMPLES_PER_SEGMENT = 6
+"""Points drawn on each stretch of the inner lips between two landmarks."""
+
+
+def _lip_curve(points: np.ndarray, samples: int, axes: np.ndarray) -> np.ndarray:
+    """A Catmull-Rom curve through ``points`` (M×2, one lip from corner to corner), ``samples``
+    points per stretch, that never goes past its two landmarks across the mouth (along
+    ``axes``' second column): no stretch bulges beyond the lip points that bound it."""
+    padded = np.vstack([points[:1], points, points[-1:]])
+    t = np.linspace(0.0, 1.0, samples, endpoint=False)[:, None]
+    across = points @ axes[:, 1]
+    curve = []
+    for i in range(1, len(padded) - 2):
+        p0, p1, p2, p3 = padded[i - 1], padded[i], padded[i + 1], padded[i + 2]
+        part = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (3 * p1 - p0 - 3 * p2 + p3) * t**3)
+        depth = part @ axes[:, 1]
+        clamped = np.clip(depth, min(across[i - 1], across[i]), max(across[i - 1], across[i]))
+        curve.append(part + (clamped - depth)[:, None] * axes[:, 1])
+    return np.vstack([*curve, points[-1:]])
+
+
+def inner_lip_outline(landmarks: np.ndarray) -> np.ndarray:
+    """The opening of the mouth as a closed outline: smooth curves along the upper and the
+    lower inner lip, meeting at the mouth corners (which stay corners).
+
+    A polygon through the eight inner-lip landmarks would draw the opening with straight
+    edges and an angle at every landmark, which shows when the overlay is carried to a
+    large photo.
+    """
+    points = np.asarray(landmarks, np.float64)
+    _, _, axes = _mouth_frame(points)
+    upper = _lip_curve(points[list(UPPER_INNER_LIP)], SAMPLES_PER_SEGMENT, axes)
+    lower = _lip_curve(points[list(LOWER_INNER_LIP)[::-1]], SAMPLES_PER_SEGMENT, axes)  # right corner → left
+    return np.vstack([upper, lower[1:-1]])
+
+
 def interior_overlay(
     landmarks_out: np.ndarray, opening_in: float, template: np.ndarray, light: float, size: int
 ) -> np.ndarray | None:
@@ -154,7 +190,7 @@ def interior_overlay(
     resolution = scale * size
     # Crop pixel centres → overlay pixel centres: r = (c + 0.5)·scale − 0.5.
     scaled = (points + 0.5) * scale - 0.5
-    polygon = scaled[list(INNER_MOUTH)]
+    polygon = inner_lip_outline(scaled)
     x0, y0 = np.clip(np.floor(polygon.min(axis=0)).astype(int) - 1, 0, resolution - 1)
     x1, y1 = np.clip(np.ceil(polygon.max(axis=0)).astype(int) + 2, 0, resolution)
     if x1 <= x0 or y1 <= y0:
