@@ -273,7 +273,7 @@ class Generator(nn.Module):
         model has one, else the encoder's head (from ``encoding`` when given)."""
         if self.recogniser is not None:
             return read_intensities(self.recogniser, images)
-        return (encoding or self.encode(images)).intensities
+        return (encoding if encoding is not None else self.encode(images)).intensities
 
     def code(self, intensities: torch.Tensor) -> torch.Tensor:
         return expression_code(intensities, self.direction)

@@ -97,6 +97,9 @@ class ShapeReading:
     face_shifts: np.ndarray | None = None  # N×K×68×2 each expression's shifts on these faces, crop px
     light: np.ndarray | None = None  # N, each face's light level (grey levels; mouth.light_level)
     opening: np.ndarray | None = None  # N, how far each face's lips were parted (inner mouth widths)
+    # N×K, how much further each expression at full intensity parts these faces' lips (≥ 0):
+    # what mixes the expressions' mouth interiors, fixed per reading, so not redone per slider move.
+    expression_openings: np.ndarray | None = None
 
 
 def read_shape(
@@ -121,9 +124,12 @@ def read_shape(
     points = landmarks.detach().double().cpu().numpy()
     pixels = [model_to_float_pixels(image) for image in images]
     luma = [p @ np.asarray(LUMA, np.float32) if p.shape[-1] == 3 else p[..., 0] for p in pixels]
+    opened = np.array([opening(p) for p in points])
+    further = np.array([[max(opening(face + shift) - was, 0.0) for shift in per_face]
+                        for face, per_face, was in zip(points, shifts, opened)])
     return ShapeReading(
         fields, maps, images if mean_ratio else None, points, shifts,
-        np.array([light_level(l, p) for l, p in zip(luma, points)]), np.array([opening(p) for p in points]),
+        np.array([light_level(l, p) for l, p in zip(luma, points)]), opened, further,
     )
 
 
@@ -150,7 +156,8 @@ def shape_edit(
 
 def _mouth_overlay(module: nn.Module, config: ShapeOptions, shape: ShapeReading, steps: torch.Tensor) -> torch.Tensor | None:
     """N×4×R×R (RGB in model units, alpha 0…1), or None where no mouth opens further."""
-    if shape.face_shifts is None or shape.landmarks is None or shape.light is None or shape.opening is None:
+    if (shape.face_shifts is None or shape.landmarks is None or shape.light is None or shape.opening is None
+            or shape.expression_openings is None):
         return None
     from faceedit.core.models.mouth import OVERLAY_SCALE, interior_overlay
 
@@ -160,7 +167,7 @@ def _mouth_overlay(module: nn.Module, config: ShapeOptions, shape: ShapeReading,
     overlays = []
     for n in range(step_np.shape[0]):
         moved = shape.landmarks[n] + np.einsum("k,kpc->pc", step_np[n], shape.face_shifts[n])
-        template = _interior_for(templates, step_np[n], shape.landmarks[n], shape.face_shifts[n], float(shape.opening[n]))
+        template = _interior_for(templates, step_np[n], shape.expression_openings[n])
         overlays.append(interior_overlay(moved, float(shape.opening[n]), template, float(shape.light[n]), size))
     if all(o is None for o in overlays):
         return None
@@ -170,14 +177,10 @@ def _mouth_overlay(module: nn.Module, config: ShapeOptions, shape: ShapeReading,
     return torch.from_numpy(stacked).permute(0, 3, 1, 2).to(steps.device)
 
 
-def _interior_for(templates: np.ndarray, steps: np.ndarray, landmarks: np.ndarray, face_shifts: np.ndarray,
-                  opening_in: float) -> np.ndarray:
+def _interior_for(templates: np.ndarray, steps: np.ndarray, expression_openings: np.ndarray) -> np.ndarray:
     """The interior (3×rows×columns) for one face's edit: each expression's template, weighted by
     how far its step opens the mouth (one expression alone gives exactly its own template)."""
-    from faceedit.core.models.mouth import opening
-
-    weights = np.array([max(float(step), 0.0) * max(opening(landmarks + face_shifts[k]) - opening_in, 0.0)
-                        for k, step in enumerate(steps)])
+    weights = np.maximum(steps, 0.0) * expression_openings
     if weights.sum() <= 0.0:  # nothing opens the mouth (then nothing is painted either)
         return templates[int(np.argmax(steps))]
     return np.einsum("k,kcrt->crt", weights / weights.sum(), templates).astype(np.float32)
