@@ -405,13 +405,13 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
             light = max(mouth.light_level(rgb_to_luma(aligned.crop)[:, :, 0].astype(np.float32), aligned.landmarks), 1.0)
             values, covered = mouth.sample_interior(pixels, points)
             ratio = values / light
-            luma_by[record.label].add(ratio @ np.array(LUMA_WEIGHTS)[:, None], covered)
+            luma = ratio @ np.array(LUMA_WEIGHTS)
+            luma_by[record.label].add(luma[..., None], covered)
             channels = pixels.astype(np.int16)
             if np.abs(channels[..., 0] - channels[..., 1]).max() <= 2 and np.abs(channels[..., 1] - channels[..., 2]).max() <= 2:
                 continue  # greyscale: its luminance counts, it has no colour to teach
             colour_all.add(ratio, covered)
             colour_by[record.label].add(ratio, covered)
-            luma = ratio @ np.array(LUMA_WEIGHTS)
             dark = (covered > 0) & (luma < DARK)
             dark_sum += ratio[dark].sum(axis=0)
             dark_count += int(dark.sum())
