@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line, time_it  # noqa: E402
 
-from faceedit.core.alignment import TEMPLATE_5, align_face  # noqa: E402
+from faceedit.core.alignment import align_face  # noqa: E402
 from faceedit.core.models.file import in_memory_model  # noqa: E402
 from faceedit.core.compositing import apply_edit  # noqa: E402
 from faceedit.core.editor import ExpressionEditor  # noqa: E402

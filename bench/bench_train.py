@@ -3,6 +3,7 @@
     python bench/bench_train.py                          # bundled and paper presets, fp32 and bf16
     python bench/bench_train.py --presets paper --steps 6
     python bench/bench_train.py --reference              # also the plain reference step, side by side
+    python bench/bench_train.py --presets paper --precisions bf16 --device cuda   # on a GPU
 
 Each configuration is a real :class:`trainer.loop.Trainer` (networks, optimisers, the
 identity network where the preset's stage uses it) on a synthetic prepared folder of
@@ -60,18 +61,32 @@ def synthetic_prepared(folder: Path, size: int, faces: int = 48) -> Path:
     return folder
 
 
-def trainer_step(preset: str, precision: str, prepared_root: Path, batch_size: int | None) -> tuple[Callable[[], None], int, str]:
-    """A callable that runs one trainer step of ``preset`` at ``precision``, its batch size, its stage."""
+def _synchronised(step: Callable[[], None], device: torch.device) -> Callable[[], None]:
+    """``step``, returning only once the GPU has finished it (kernels run asynchronously)."""
+    if device.type != "cuda":
+        return step
+
+    def run() -> None:
+        step()
+        torch.cuda.synchronize(device)
+
+    return run
+
+
+def trainer_step(
+    preset: str, precision: str, prepared_root: Path, batch_size: int | None, device: torch.device
+) -> tuple[Callable[[], None], int, str]:
+    """A callable that runs one trainer step of ``preset`` at ``precision`` on ``device``, its batch size, its stage."""
     from trainer.config import resolve_config
     from trainer.loop import Trainer
 
-    config = resolve_config(preset, batch_size=batch_size, precision=resolve_precision(precision, torch.device("cpu")).name)
+    config = resolve_config(preset, batch_size=batch_size, precision=resolve_precision(precision, device).name)
     size = config.model.image_size
     prepared = prepared_root / f"faces-{size}"
     if not prepared.exists():
         synthetic_prepared(prepared, size)
     run = Path(tempfile.mkdtemp(prefix=f"bench-{preset}-"))
-    trainer = Trainer(config, prepared, run, torch.device("cpu"))
+    trainer = Trainer(config, prepared, run, device)
     start = config.total_steps - config.stages[-1].steps  # the last (heaviest) stage
     stage = config.stages[-1].name
 
@@ -79,17 +94,17 @@ def trainer_step(preset: str, precision: str, prepared_root: Path, batch_size: i
         trainer.step = start  # stay in that stage; the data draw depends on the step only
         trainer.train_step()
 
-    return step, config.batch_size, stage
+    return _synchronised(step, device), config.batch_size, stage
 
 
-def reference_step(precision: str, batch: int = 16) -> tuple[Callable[[], None], int, str]:
+def reference_step(precision: str, device: torch.device, batch: int = 16) -> tuple[Callable[[], None], int, str]:
     """Encoder + decoder of the paper-size ExprGAN, L1, Adam: the issue's hand measurement."""
     torch.manual_seed(0)
-    generator = Generator(ExprGANConfig(image_size=128, width=1.0)).train()
+    generator = Generator(ExprGANConfig(image_size=128, width=1.0)).train().to(device)
     optimiser = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    images = torch.rand(batch, 3, 128, 128) * 2 - 1
-    labels = torch.rand(batch, 6)
-    autocast = resolve_precision(precision, torch.device("cpu")).autocast
+    images = torch.rand(batch, 3, 128, 128, device=device) * 2 - 1
+    labels = torch.rand(batch, 6, device=device)
+    autocast = resolve_precision(precision, device).autocast
 
     def step() -> None:
         with autocast():
@@ -99,7 +114,7 @@ def reference_step(precision: str, batch: int = 16) -> tuple[Callable[[], None],
         loss.backward()
         optimiser.step()
 
-    return step, batch, "encoder+decoder L1"
+    return _synchronised(step, device), batch, "encoder+decoder L1"
 
 
 def interleaved(steps: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
@@ -131,20 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, help="override the presets' batch sizes")
     parser.add_argument("--reference", action="store_true", help="also time the plain reference step side by side")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(machine_line())
+    device = torch.device(args.device)
+    print(machine_line(device))
     steps: dict[str, Callable[[], None]] = {}
     meta: dict[str, tuple[int, str]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:
         for preset in [p for p in args.presets.split(",") if p]:
             for precision in args.precisions.split(","):
-                step, batch, stage = trainer_step(preset, precision, Path(folder), args.batch_size)
+                step, batch, stage = trainer_step(preset, precision, Path(folder), args.batch_size, device)
                 steps[f"{preset}/{precision}"], meta[f"{preset}/{precision}"] = step, (batch, stage)
         if args.reference:
             for precision in args.precisions.split(","):
-                step, batch, stage = reference_step(precision)
+                step, batch, stage = reference_step(precision, device)
                 steps[f"reference/{precision}"], meta[f"reference/{precision}"] = step, (batch, stage)
         times = interleaved(steps, args.steps, args.warmup)
     print(f"{'configuration':<18}{'stage':<22}{'batch':>6}{'ms/step (median, 5–95 %)':>32}{'images/s':>10}")

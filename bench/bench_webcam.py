@@ -163,7 +163,8 @@ def app_path(video: Path, model: Path, seconds: float) -> str:
     from faceedit.engine.camera import CameraSource
     from faceedit.engine.worker import EditWorker, FrameRequest
 
-    app = QCoreApplication.instance() or QCoreApplication([])  # noqa: F841 (keeps it alive)
+    app = QCoreApplication.instance() or QCoreApplication([])
+    assert app is not None  # kept alive for the measurement
     worker = EditWorker()
     loop = QEventLoop()
     worker.model_ready.connect(lambda _: loop.quit())

@@ -8,10 +8,14 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
-def machine_line() -> str:
-    """CPU model, cores, OS, Python and torch versions, torch threads, on one line."""
+def machine_line(device: "torch.device | None" = None) -> str:
+    """CPU model, cores, OS, Python and torch versions, torch threads (and the GPU of a cuda ``device``), on one line."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
@@ -20,10 +24,13 @@ def machine_line() -> str:
         pass
     import torch
 
-    return (
+    line = (
         f"{cpu}; {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}; torch {torch.__version__} ({torch.get_num_threads()} threads)"
     )
+    if device is not None and device.type == "cuda":
+        line += f"; GPU {torch.cuda.get_device_name(device)}"
+    return line
 
 
 @dataclass(frozen=True)
