@@ -20,6 +20,7 @@ turns it into a warp per face (:mod:`faceedit.core.models.geometry`).
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -35,6 +36,7 @@ from faceedit.core.imageio import load_photo
 from faceedit.core.models.file import Provenance, load_model, save_model
 from faceedit.core.models.geometry import face_to_reference_maps, to_reference_frame
 from faceedit.core.models.pixels import LUMA as LUMA_WEIGHTS, rgb_to_luma
+from trainer.coverage import crop_coverage
 from trainer.manifest import FaceRecord, read_prepared
 
 MIN_PAIRS = 10
@@ -255,18 +257,47 @@ MAX_LOG_RATIO = 0.8
 
 
 def log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, reference: np.ndarray, size: int) -> np.ndarray:
-    """The face's log luminance warped into the reference face's frame (size×size float32)."""
+    """The face's log luminance warped into the reference face's frame (size×size float32).
+
+    NaN where the crop shows no photo (:func:`trainer.coverage.crop_coverage`: padding
+    smeared from the photo's edge), so that the medians over faces leave those pixels out.
+    """
     import cv2
 
     pixels = load_photo(folder / record.file).pixels
     points = np.asarray(record.landmarks, np.float64)
+    coverage = crop_coverage(record, info_size)
     if pixels.shape[0] != size:
         pixels = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
         points = (points + 0.5) * size / info_size - 0.5
+        if coverage is not None:
+            coverage = cv2.resize(coverage, (size, size), interpolation=cv2.INTER_AREA)
     luma = rgb_to_luma(pixels)[:, :, 0]
     map_x, map_y = face_to_reference_maps(points, reference * size, size)
-    warped = cv2.remap(luma, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return np.log(warped + LUMA_OFFSET).astype(np.float32)
+    warped = np.log(cv2.remap(luma, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) + LUMA_OFFSET)
+    if coverage is not None:
+        covered = cv2.remap(coverage, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped[covered < 0.99] = np.nan
+    return warped.astype(np.float32)
+
+
+MIN_COVERED_SHARE = 0.5
+"""An appearance ratio counts fully where at least this share of its faces show the pixel; it fades to none below."""
+
+
+def _covered_median(faces: list[np.ndarray], axis: int = 0) -> np.ndarray:
+    """Per-pixel median over the faces that show the pixel (NaN marks padding); NaN where none does."""
+    stacked = np.asarray(faces)
+    if not np.isnan(stacked).any():
+        return np.median(stacked, axis=axis)  # photos with no padding: exactly the plain median
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels no face shows stay NaN; the caller handles them
+        return np.nanmedian(stacked, axis=axis)
+
+
+def _covered_share(faces: list[np.ndarray]) -> np.ndarray:
+    """Per pixel, the share of ``faces`` that show it (not NaN)."""
+    return np.mean([~np.isnan(face) for face in faces], axis=0)
 
 
 def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[ExpressionShift], size: int) -> np.ndarray:
@@ -281,6 +312,10 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
     *local* change: its median over the face is taken out (classes of one source also differ
     in overall exposure, e.g. expressions7's fear and surprise crops are brighter) and it
     fades to zero outside the face (the crops' backgrounds differ by class, not by expression).
+    Pixels where a crop shows padding rather than its photo (:mod:`trainer.coverage`) are
+    left out of the medians, and a ratio fades out where fewer than
+    :data:`MIN_COVERED_SHARE` of its faces show the pixel: expressions7's tight crops leave
+    the chin and forehead to padding in most of its photos.
     """
     import cv2
 
@@ -294,14 +329,29 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
     for shift in shifts:
         if shift.source == "pairs":
             pairs = evidence.pairs[shift.expression]
-            ratio = np.median([pairs[i] for i in shift.chosen.get("pairs", range(len(pairs)))], axis=0)
+            chosen = [pairs[i] for i in shift.chosen.get("pairs", range(len(pairs)))]
+            ratio, share = _covered_median(chosen), _covered_share(chosen)
         else:
-            contrast, _, _ = evidence.contrast(shift.expression, chosen=shift.chosen or None, average=np.median)
+            contrast, _, _ = evidence.contrast(shift.expression, chosen=shift.chosen or None, average=_covered_median)
             ratio = np.zeros((size, size)) if contrast is None else contrast
+            share = _contrast_share(evidence, shift)
+        # Where few of the faces show a pixel (the rest is padding), its median rests on few faces: fade it out.
+        ratio = np.nan_to_num(ratio, nan=0.0) * np.clip(share / MIN_COVERED_SHARE, 0.0, 1.0)
         ratio = cv2.GaussianBlur(ratio.astype(np.float32), (0, 0), 0.6)
         ratio = (ratio - np.median(ratio[mask > 0.5])) * mask
         maps.append(np.clip(ratio, -MAX_LOG_RATIO, MAX_LOG_RATIO))
     return np.stack(maps).astype(np.float32)
+
+
+def _contrast_share(evidence: _Evidence, shift: ExpressionShift) -> np.ndarray:
+    """Per pixel, the share of a contrast's faces (its expression's chosen faces and its neutrals) that show it."""
+    total, weight = 0.0, 0
+    for source, keep in shift.chosen.items():
+        faces = [evidence.groups[(source, shift.expression)][i] for i in keep]
+        neutrals = evidence.groups[(source, NEUTRAL)]
+        if faces and neutrals:
+            total, weight = total + len(keep) * np.minimum(_covered_share(faces), _covered_share(neutrals)), weight + len(keep)
+    return total / weight if weight else np.ones(1)
 
 
 MIN_OPENING = 0.08

@@ -342,3 +342,32 @@ def test_appearance_comes_from_the_same_apex_faces_as_the_geometry(tmp_path: Pat
     # All twelve pairs: the patch is in half of the smiles; the apex six: in all of them.
     patch_all, patch_apex = all_faces[30:34, 30:34].mean(), apex_faces[30:34, 30:34].mean()
     assert patch_all > 0.05 and patch_apex == pytest.approx(2 * patch_all, rel=0.15)
+
+
+def test_appearance_leaves_out_padding_smeared_from_the_photos_edge(tmp_path: Path) -> None:
+    from trainer.geometry import fit_appearance, fit_geometry, reference_face
+    from trainer.manifest import read_prepared, write_prepared
+
+    # Fear darkens between the brows. Its photos end at row 40 of the crop: below, prepare
+    # smeared their last row (here dark) downwards. The neutral photos show the whole crop.
+    classes = [("", label, BASE, True) for label in ("neutral", *EXPRESSIONS) for _ in range(12)]
+    folder = _prepared(tmp_path / "folders", "folders", classes)
+    info, records = read_prepared(folder)
+    short = tmp_path / "short.png"
+    save_photo(short, np.full((40, SIZE, 3), 60, np.uint8))  # a photo 40 rows high
+    tall = tmp_path / "tall.png"
+    save_photo(tall, np.full((SIZE, SIZE, 3), 128, np.uint8))
+    updated = []
+    for record in records:
+        if record.label == "fear":
+            pixels = np.full((SIZE, SIZE, 3), 128, np.uint8)
+            pixels[24:30, 28:36] = 90
+            pixels[40:] = 60  # the smear
+            save_photo(folder / record.file, pixels, overwrite=True)
+        source = short if record.label == "fear" else tall
+        updated.append(FaceRecord(**{**record.__dict__, "source": str(source)}))
+    write_prepared(folder, info, updated)
+    reference = reference_face([folder])
+    fear_map = fit_appearance([folder], reference, fit_geometry([folder], reference), SIZE)[EXPRESSIONS.index("fear")]
+    assert fear_map[26:28, 30:34].mean() < -0.2  # the brows, which the photos show, are learned
+    assert np.abs(fear_map[44:60]).max() < 1e-6  # the smear is not: no fear photo shows those rows
