@@ -364,6 +364,8 @@ MIN_MOUTH_PHOTOS = 20
 """An expression needs this many training photos with parted lips for an interior of its own."""
 BRIGHT_SHARE = 0.2
 """The brightest fifth of the colour template stands for the colour of teeth."""
+TEETH_RAMP = 0.2
+"""Greyscale-learned interiors turn from cavity to teeth over this share of the range between their levels."""
 
 
 @dataclass(frozen=True)
@@ -401,19 +403,25 @@ class _Interior:
 
 
 def _coloured(luma: np.ndarray, cavity: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """rows×columns luminance ratios → RGB: dark points take the cavity's hue, bright ones the teeth's.
+    """rows×columns luminance ratios of greyscale photos → RGB with the colour photos' levels.
 
-    The teeth's hue is the mean of the brightest :data:`BRIGHT_SHARE` of ``colour`` (the
-    template learned from colour photos), each normalised by its luminance.
+    A point whose luminance is past the middle between the colour photos' cavity and teeth
+    levels is teeth, one below it cavity, with a soft ramp of :data:`TEETH_RAMP` of that
+    range between them; each takes the colour photos' own colour *and level*: the
+    greyscale photos (expressions7's, upscaled from 48 pixels) say where teeth show, but
+    their few pixels between the lips blur with the lips, so their levels are not kept
+    (kept, a surprised mouth was a lip-coloured band rather than a dark opening). The
+    teeth are the mean of the brightest :data:`BRIGHT_SHARE` of ``colour`` (the template
+    learned from colour photos).
     """
     weights = np.array(LUMA_WEIGHTS)
     colour_luma = colour @ weights
     bright = colour_luma >= np.quantile(colour_luma, 1.0 - BRIGHT_SHARE)
-    teeth = (colour[bright] / colour_luma[bright, None]).mean(axis=0)
-    cavity_luma = float(cavity @ weights)
-    teeth_luma = float(colour_luma[bright].mean())
-    blend = np.clip((luma - cavity_luma) / max(teeth_luma - cavity_luma, 1e-6), 0.0, 1.0)[..., None]
-    return luma[..., None] * ((1.0 - blend) * cavity / max(cavity_luma, 1e-6) + blend * teeth)
+    teeth = colour[bright].mean(axis=0)
+    cavity_luma, teeth_luma = float(cavity @ weights), float(teeth @ weights)
+    middle, width = (cavity_luma + teeth_luma) / 2.0, max(TEETH_RAMP * (teeth_luma - cavity_luma), 1e-6)
+    blend = np.clip((luma - middle) / width + 0.5, 0.0, 1.0)[..., None]
+    return (1.0 - blend) * cavity + blend * teeth
 
 
 def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> MouthTemplate:
@@ -426,8 +434,9 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
     Interiors differ by expression: an open smile shows a band of upper teeth, a surprised
     mouth is mostly dark cavity. So each expression learns its own, from its own photos:
     in colour where it has :data:`MIN_MOUTH_PHOTOS` colour photos (London's smiles);
-    otherwise from its photos' luminance (expressions7's greyscale majority), coloured
-    with the colour photos' cavity and teeth (:func:`_coloured`). An expression with fewer
+    otherwise from its photos' luminance (expressions7's greyscale majority), which says
+    where teeth show and where the cavity, painted with the colour photos' cavity and teeth
+    colours and levels (:func:`_coloured`). An expression with fewer
     photos than that takes the interior of all colour photos. Where few photos cover a
     point (deep in a wide-open mouth), a template leans to the mean colour of the cavity
     (the dark interior pixels of the colour photos).

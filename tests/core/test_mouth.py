@@ -182,3 +182,13 @@ def test_the_opening_is_a_smooth_outline_through_the_inner_lips() -> None:
     # … but never bulges past the lip points: the opening stays between the lowest and highest of them.
     lips = points[list(mouth.INNER_MOUTH)]
     assert outline[:, 1].max() <= lips[:, 1].max() + 1e-9 and outline[:, 1].min() >= lips[:, 1].min() - 1e-9
+
+
+def test_the_opening_has_an_antialiased_edge() -> None:
+    """Edge pixels are partly covered, so the lips' edge does not show stair steps."""
+    opened = _mouth_landmarks(12.0)
+    overlay = mouth.interior_overlay(opened, 0.0, _template(0.2, 0.2), 200.0, 64)
+    assert overlay is not None
+    alpha = overlay[..., 3]
+    partial = (alpha > 0.05) & (alpha < 0.95)
+    assert partial.sum() > 0.5 * (alpha >= 0.95).sum() ** 0.5  # a rim of partial pixels around the opening, not a handful

@@ -267,8 +267,9 @@ def test_mouth_interior_is_learned_from_colour_photos_with_parted_lips(tmp_path:
 
 
 def test_each_expression_learns_its_own_mouth_interior(tmp_path: Path) -> None:
-    """Smiles show teeth; surprised mouths are dark: each expression's photos teach its interior,
-    greyscale ones through their luminance; an expression with few photos takes the shared one."""
+    """Smiles show teeth; surprised mouths are dark: colour photos teach their expression's interior;
+    greyscale ones say where teeth and cavity show, at the colour photos' levels; an expression
+    with few photos takes the shared one."""
     import cv2
 
     from faceedit.core.models import mouth
@@ -282,18 +283,21 @@ def test_each_expression_learns_its_own_mouth_interior(tmp_path: Path) -> None:
         image = np.full((SIZE * scale, SIZE * scale, 3), (150, 120, 100) if colour else (125, 125, 125), np.uint8)
         for eye in (mouth.LEFT_EYE, mouth.RIGHT_EYE):
             cv2.fillPoly(image, [np.round(points[list(eye)] * scale).astype(np.int32)], (200, 200, 200))
-        cv2.fillPoly(image, [inner], (60, 30, 30) if colour else (40, 40, 40))
+        # Greyscale photos are blurred: their cavity and teeth lie nearer the lips' level.
+        cv2.fillPoly(image, [inner], (60, 30, 30) if colour else (100, 100, 100))
         if teeth:
             band = np.zeros(image.shape[:2], np.uint8)
             cv2.fillPoly(band, [inner], 1)
             band[int(46 * scale):] = 0
-            image[band > 0] = (240, 240, 240)
+            image[band > 0] = (240, 240, 240) if colour else (190, 190, 190)
         return image
 
-    sources = {"smile": photo(teeth=True, colour=True), "oh": photo(teeth=False, colour=False)}
+    sources = {"smile": photo(teeth=True, colour=True), "oh": photo(teeth=False, colour=False),
+               "grin": photo(teeth=True, colour=False)}
     for name, image in sources.items():
         save_photo(tmp_path / f"{name}.png", image)
-    faces = [("smile", "happiness")] * MIN_MOUTH_PHOTOS + [("oh", "surprise")] * MIN_MOUTH_PHOTOS + [("oh", "fear")] * 3
+    faces = ([("smile", "happiness")] * MIN_MOUTH_PHOTOS + [("oh", "surprise")] * MIN_MOUTH_PHOTOS + [("oh", "fear")] * 3
+             + [("grin", "disgust")] * MIN_MOUTH_PHOTOS)
     folder = tmp_path / "p"
     (folder / FACES_DIR).mkdir(parents=True)
     records = [FaceRecord(file=f"{FACES_DIR}/{n}.png", source=str(tmp_path / f"{name}.png"), label=label, intensity=1.0,
@@ -304,13 +308,18 @@ def test_each_expression_learns_its_own_mouth_interior(tmp_path: Path) -> None:
     assert learned.sources["happiness"] == "colour" and learned.photos["happiness"] == MIN_MOUTH_PHOTOS
     assert learned.sources["surprise"] == "luminance" and learned.photos["surprise"] == MIN_MOUTH_PHOTOS
     assert learned.photos["fear"] == MIN_MOUTH_PHOTOS  # 3 of its own are too few: the colour photos' interior
-    template = {e: learned.template[EXPRESSIONS.index(e)] for e in ("happiness", "surprise", "fear")}
+    template = {e: learned.template[EXPRESSIONS.index(e)] for e in ("happiness", "surprise", "fear", "disgust")}
     luma = {e: t.transpose(1, 2, 0) @ np.array([0.299, 0.587, 0.114]) for e, t in template.items()}
     top = (2, mouth.TEMPLATE_COLUMNS // 2)  # just under the upper lip
     assert luma["happiness"][top] > 3 * luma["surprise"][top]  # teeth against a dark cavity
     np.testing.assert_allclose(template["fear"], template["happiness"])
     red, _, blue = template["surprise"][:, top[0], top[1]]
-    assert red > blue  # a grey-learned cavity takes the colour photos' cavity hue
+    assert red > blue  # the colour photos' cavity hue, not grey
+    # A dark greyscale opening takes the colour photos' cavity, its level too, not its own grey.
+    np.testing.assert_allclose(template["surprise"], np.broadcast_to(learned.cavity[:, None, None], template["surprise"].shape), rtol=1e-5)
+    # Greyscale teeth take the colour photos' teeth, at their level (not the grey photos' 240/200).
+    assert luma["disgust"][top] == pytest.approx(float(luma["happiness"].max()), rel=0.15)
+    assert luma["disgust"][top] > 3 * luma["surprise"][top]
 
 
 def test_appearance_comes_from_the_same_apex_faces_as_the_geometry(tmp_path: Path) -> None:

@@ -195,8 +195,11 @@ def interior_overlay(
     x1, y1 = np.clip(np.ceil(polygon.max(axis=0)).astype(int) + 2, 0, resolution)
     if x1 <= x0 or y1 <= y0:
         return None
-    coverage = np.zeros((y1 - y0, x1 - x0), np.float32)
-    cv2.fillPoly(coverage, [np.round((polygon - (x0, y0)) * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
+    # OpenCV anti-aliases only 8-bit images (on float32 its LINE_AA draws a hard edge, which
+    # showed as stair steps along the lips): draw at 0…255, then scale to 0…1.
+    edge = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(edge, [np.round((polygon - (x0, y0)) * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+    coverage = edge.astype(np.float32) / 255.0
     rows, cols = np.nonzero(coverage)
     if rows.size == 0:
         return None
