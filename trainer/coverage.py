@@ -10,8 +10,9 @@ smear. Fits that learn from the crops' pixels (the appearance ratios of
 class's photos as part of its expression.
 
 The crop's transform is recovered from the record's two landmark sets (crop pixels and
-source pixels are related by the alignment's similarity transform) and the source photo's
-size is read from its header. Plain numpy; any thread.
+source pixels are related by the alignment's similarity transform); the source photo's
+size is the record's ``source_size`` (recorded by ``prepare``), or, in folders prepared
+before it was, read from the photo's header. Plain numpy; any thread.
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ def crop_coverage(record: FaceRecord, size: int) -> np.ndarray | None:
     """size×size float32: 1 where the crop's pixel lies inside the source photo, 0 where it is padding.
 
     ``size`` is the prepared crop size (the size ``record.landmarks`` are in). None where it
-    cannot be known (no source landmarks, or the source photo is gone): callers then treat
+    cannot be known (no source landmarks, or no recorded size and the photo is gone): callers then treat
     the whole crop as photo, as before coverage was measured.
     """
     if not record.source_landmarks or not record.landmarks:
         return None
-    dimensions = source_size(record.source)
+    dimensions = tuple(record.source_size) if record.source_size else source_size(record.source)
     if dimensions is None:
         return None
     width, height = dimensions

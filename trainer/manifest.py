@@ -51,6 +51,9 @@ class FaceRecord:
     landmarks: list[list[float]]  # 68×2 in crop pixels
     source_landmarks: list[list[float]]  # 68×2 in the source image's pixels
     detected: bool = True  # False: landmarks from the whole frame (a pre-cropped face the detector missed)
+    # [width, height] of the source photo as loaded (EXIF orientation applied); None in
+    # folders prepared before it was recorded. Says which crop pixels are padding (trainer.coverage).
+    source_size: list[int] | None = None
 
     @property
     def label_index(self) -> int:

@@ -201,6 +201,7 @@ def _process(task: _Task) -> _Outcome:
         landmarks=np.round(aligned.landmarks, 3).tolist(),
         source_landmarks=np.round(landmarks, 3).tolist(),
         detected=how != FULLFRAME,
+        source_size=[int(pixels.shape[1]), int(pixels.shape[0])],
     )
     return _Outcome(task.index, record, how, None)
 

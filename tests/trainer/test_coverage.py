@@ -49,3 +49,13 @@ def test_unknown_without_the_photo_or_its_landmarks(tmp_path: Path) -> None:
     record = FaceRecord(file="f.png", source=str(tmp_path / "gone.jpg"), label="fear", intensity=1.0, subject="",
                         split="train", landmarks=POINTS.tolist(), source_landmarks=[])
     assert crop_coverage(record, 64) is None
+
+
+def test_the_recorded_size_serves_without_the_photo(tmp_path: Path) -> None:
+    record = FaceRecord(file="f.png", source=str(tmp_path / "gone.jpg"), label="fear", intensity=1.0, subject="",
+                        split="train", landmarks=POINTS.tolist(), source_landmarks=(POINTS / 2 - np.array([3.8, -2.0])).tolist(),
+                        source_size=[50, 40])
+    coverage = crop_coverage(record, 64)
+    assert coverage is not None
+    assert (coverage[:, :7] == 0).all() and (coverage[:, 7:] == 1).all()
+    assert FaceRecord.from_json(record.to_json()) == record  # it survives the manifest

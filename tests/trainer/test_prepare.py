@@ -231,6 +231,8 @@ def test_prepare_oulu_end_to_end(tmp_path: Path, oulu_frames: dict[str, tuple[by
     crop = load_photo(out / first.file).pixels
     assert crop.shape == (64, 64, 3)
     assert np.asarray(first.landmarks).shape == (68, 2) and np.asarray(first.source_landmarks).shape == (68, 2)
+    source = load_photo(first.source).pixels
+    assert first.source_size == [source.shape[1], source.shape[0]]  # which crop pixels are padding (trainer.coverage)
     assert [r["reason"] for r in _skipped(out)] == ["missing sequence"]
     text = report.format()
     assert "missing sequence" in text and "happiness" in text
