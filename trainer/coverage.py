@@ -12,7 +12,7 @@ class's photos as part of its expression.
 The crop's transform is recovered from the record's two landmark sets (crop pixels and
 source pixels are related by the alignment's similarity transform); the source photo's
 size is the record's ``source_size`` (recorded by ``prepare``), or, in folders prepared
-before it was, read from the photo's header. Plain numpy; any thread.
+before it was, the photo's as loaded. Plain numpy; any thread.
 """
 
 from __future__ import annotations
@@ -23,23 +23,23 @@ from pathlib import Path
 import numpy as np
 
 from faceedit.core.alignment import similarity_transform
+from faceedit.core.errors import PhotoError
+from faceedit.core.imageio import load_photo
 from trainer.manifest import FaceRecord
-
-_SWAPPED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the photo a quarter turn
 
 
 @lru_cache(maxsize=65536)
 def source_size(path: str) -> tuple[int, int] | None:
-    """(width, height) of the photo at ``path`` as ``load_photo`` shows it (EXIF orientation applied); None if unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    """(width, height) of the photo at ``path`` as ``load_photo`` shows it (EXIF orientation applied); None if unreadable.
 
+    Only folders prepared before ``prepare`` recorded ``source_size`` need it; decoding
+    the photo keeps the orientation rules in one place (:mod:`faceedit.core.imageio`).
+    """
     try:
-        with Image.open(Path(path)) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-    except (OSError, UnidentifiedImageError, ValueError):
+        height, width = load_photo(Path(path)).pixels.shape[:2]
+    except PhotoError:
         return None
-    return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
+    return width, height
 
 
 def crop_coverage(record: FaceRecord, size: int) -> np.ndarray | None:

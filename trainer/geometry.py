@@ -65,9 +65,14 @@ def _normalised(record: FaceRecord, size: int, reference: np.ndarray) -> np.ndar
     return to_reference_frame(_landmarks(record, size), reference)
 
 
+def _greyscale(pixels: np.ndarray) -> bool:
+    """Whether an H×W×3 photo's R, G and B agree within 2 levels everywhere (a greyscale source)."""
+    channels = pixels.astype(np.int16)
+    return bool(np.abs(channels[..., 0] - channels[..., 1]).max() <= 2 and np.abs(channels[..., 1] - channels[..., 2]).max() <= 2)
+
+
 def _is_greyscale(folder: Path, record: FaceRecord) -> bool:
-    pixels = load_photo(folder / record.file).pixels.astype(np.int16)
-    return bool(np.abs(pixels[..., 0] - pixels[..., 1]).max() <= 2 and np.abs(pixels[..., 1] - pixels[..., 2]).max() <= 2)
+    return _greyscale(load_photo(folder / record.file).pixels)
 
 
 def reference_face(prepared: list[Path]) -> np.ndarray:
@@ -466,8 +471,7 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
             ratio = values / light
             luma = ratio @ np.array(LUMA_WEIGHTS)
             luma_by[record.label].add(luma[..., None], covered)
-            channels = pixels.astype(np.int16)
-            if np.abs(channels[..., 0] - channels[..., 1]).max() <= 2 and np.abs(channels[..., 1] - channels[..., 2]).max() <= 2:
+            if _greyscale(pixels):
                 continue  # greyscale: its luminance counts, it has no colour to teach
             colour_all.add(ratio, covered)
             colour_by[record.label].add(ratio, covered)
