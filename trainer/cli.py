@@ -1,4 +1,4 @@
-"""``faceedit-train``: prepare, merge, train, evaluate, export, compare.
+"""``faceedit-train``: prepare, merge, warp, train, evaluate, export, geometry, recognition, compare.
 
 Each failure the user can act on prints one ``faceedit-train: error: …`` line and exits 1.
 """
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     from trainer.merge import add_merge_arguments
     from trainer.prepare import add_prepare_arguments
     from trainer.train import add_train_arguments
+    from trainer.warp import add_warp_arguments
 
     parser = argparse.ArgumentParser(prog="faceedit-train", description="Build ExprGAN models for faceedit.")
     parser.add_argument("--version", action="version", version=f"faceedit-train {__version__}")
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(commands.add_parser("train", help="train a model with the paper's three-stage curriculum"))
     add_evaluate_arguments(commands.add_parser("evaluate", help="measure a model on a prepared test split"))
     add_export_arguments(commands.add_parser("export", help="write the app's model file from a run"))
+    add_warp_arguments(commands.add_parser("warp", help="warp a prepared folder's faces onto its mean neutral face (to train appearance without shape)"))
     add_geometry_arguments(commands.add_parser("geometry", help="learn how each expression moves the face, into a model file"))
     add_recognition_arguments(commands.add_parser("recognition", help="teach a model where sliders start: refit its head, or --network: train a recogniser"))
     add_augment_arguments(commands.add_parser("augment-experiment",
@@ -50,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer.merge import run_merge
     from trainer.prepare import run_prepare
     from trainer.train import run_train
+    from trainer.warp import run_warp
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     commands = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "export": run_export,
-                "merge": run_merge, "geometry": run_geometry,
+                "merge": run_merge, "warp": run_warp, "geometry": run_geometry,
                 "recognition": run_recognition, "augment-experiment": run_augment, "compare": run_compare}
     return run_reporting_errors("faceedit-train", lambda: commands[args.command](args))
 

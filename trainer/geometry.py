@@ -34,7 +34,7 @@ from faceedit.core.errors import FaceeditError
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
 from faceedit.core.imageio import load_photo
 from faceedit.core.models.file import Provenance, load_model, save_model
-from faceedit.core.models.geometry import face_to_reference_maps, to_reference_frame
+from faceedit.core.models.geometry import LUMA_OFFSET, face_to_reference_maps, finish_log_ratio, to_reference_frame
 from faceedit.core.models.pixels import LUMA as LUMA_WEIGHTS, rgb_to_luma
 from trainer.coverage import crop_coverage
 from trainer.manifest import FaceRecord, read_prepared
@@ -256,11 +256,6 @@ def fit_geometry(
     return result
 
 
-LUMA_OFFSET = 8.0
-"""log(L + this): dark pixels (pupils, nostrils) do not give huge ratios."""
-MAX_LOG_RATIO = 0.8
-
-
 def log_luma_in_reference(folder: Path, record: FaceRecord, info_size: int, reference: np.ndarray, size: int) -> np.ndarray:
     """The face's log luminance warped into the reference face's frame (size×size float32).
 
@@ -313,21 +308,16 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
     would otherwise paint a grey patch into the expression.
 
     From the same faces as each expression's shift (pairs, or contrasts within one image
-    source; the apex selection where there was one); lightly smoothed and clipped to ±MAX_LOG_RATIO. Each map keeps only
-    *local* change: its median over the face is taken out (classes of one source also differ
-    in overall exposure, e.g. expressions7's fear and surprise crops are brighter) and it
-    fades to zero outside the face (the crops' backgrounds differ by class, not by expression).
+    source; the apex selection where there was one), finished by
+    :func:`faceedit.core.models.geometry.finish_log_ratio`: each map keeps only *local*
+    change (classes of one source also differ in overall exposure, e.g. expressions7's fear
+    and surprise crops are brighter) and fades to zero outside the face (the crops'
+    backgrounds differ by class, not by expression).
     Pixels where a crop shows padding rather than its photo (:mod:`trainer.coverage`) are
     left out of the medians, and a ratio fades out where fewer than
     :data:`MIN_COVERED_SHARE` of its faces show the pixel: expressions7's tight crops leave
     the chin and forehead to padding in most of its photos.
     """
-    import cv2
-
-    from faceedit.core.compositing import face_mask
-
-    mask = face_mask(reference * size, size)
-
     evidence = _evidence(prepared, lambda folder, record, info_size: log_luma_in_reference(
         folder, record, info_size, reference, size))
     maps = []
@@ -342,9 +332,7 @@ def fit_appearance(prepared: list[Path], reference: np.ndarray, shifts: list[Exp
             share = _contrast_share(evidence, shift)
         # Where few of the faces show a pixel (the rest is padding), its median rests on few faces: fade it out.
         ratio = np.nan_to_num(ratio, nan=0.0) * np.clip(share / MIN_COVERED_SHARE, 0.0, 1.0)
-        ratio = cv2.GaussianBlur(ratio.astype(np.float32), (0, 0), 0.6)
-        ratio = (ratio - np.median(ratio[mask > 0.5])) * mask
-        maps.append(np.clip(ratio, -MAX_LOG_RATIO, MAX_LOG_RATIO))
+        maps.append(finish_log_ratio(ratio, reference * size))
     return np.stack(maps).astype(np.float32)
 
 
@@ -501,19 +489,23 @@ def fit_mouth(prepared: list[Path], size: int, template_points: np.ndarray) -> M
 def with_geometry(
     model_path: Path, shifts: list[ExpressionShift], reference: np.ndarray, output: Path, overwrite: bool,
     appearance: np.ndarray | None = None, mouth_template: MouthTemplate | None = None, recipe: str = "",
+    warped_network: bool = False,
 ) -> None:
     """Write ``model_path``'s network with ``shifts`` as its geometry (and ``appearance`` maps
     and a mouth interior, if given) to ``output``; ``recipe`` (how the faces were chosen)
-    goes into its provenance notes."""
+    goes into its provenance notes. ``warped_network``: the network was trained on faces
+    warped onto ``reference`` (``faceedit-train warp``) and draws the appearance per face."""
     model = load_model(model_path, "cpu", "fp32")
     family = model.info.family
     options = {f.name: f.default for f in fields(model.info.config)}
     if not {"geometry", "appearance", "mouth_interior"} <= set(options):
         raise FaceeditError(f"{model_path} is a {family.title} model, whose family carries no geometry")
     # The network's own appearance is the config's default ("decoder" for ExprGAN, "network" elsewhere).
-    config = replace(model.info.config, geometry=True,
-                     appearance="mean_ratio" if appearance is not None else options["appearance"],
-                     mouth_interior=mouth_template is not None)
+    chosen = "warped_network" if warped_network else "mean_ratio" if appearance is not None else options["appearance"]
+    try:
+        config = replace(model.info.config, geometry=True, appearance=chosen, mouth_interior=mouth_template is not None)
+    except ValueError as error:  # e.g. a family that cannot draw warped-frame appearance
+        raise FaceeditError(f"{model_path}: {error}") from error
     network = family.build(config)
     network.load_state_dict(model.network.state_dict(), strict=False)
     network.landmark_shifts.copy_(torch.from_numpy(np.stack([s.shifts for s in shifts])).float())
@@ -524,7 +516,8 @@ def with_geometry(
         network.mouth_template.copy_(torch.from_numpy(mouth_template.template))
     p = model.info.provenance
     learned = ", ".join(f"{s.expression} from {s.faces} {s.source}" for s in shifts)
-    what = "Geometry and appearance ratios" if appearance is not None else "Geometry"
+    what = ("Geometry (appearance drawn per face by a network trained in the mean face's frame)" if warped_network
+            else "Geometry and appearance ratios" if appearance is not None else "Geometry")
     how = f" ({recipe})" if recipe else ""
     notes = (p.notes + " " if p.notes else "") + f"{what} learned by faceedit-train geometry{how}: {learned}."
     if mouth_template is not None:
@@ -563,8 +556,12 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prepared", metavar="PREPARED", type=Path, nargs="+", help="prepared folders to learn from (train split)")
     parser.add_argument("-o", "--output", metavar="OUT", type=Path, required=True, help="the model file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    parser.add_argument("--appearance", action="store_true",
-                        help="also learn each expression's mean luminance ratio and use it instead of the network's own change")
+    drawn = parser.add_mutually_exclusive_group()
+    drawn.add_argument("--appearance", action="store_true",
+                       help="also learn each expression's mean luminance ratio and use it instead of the network's own change")
+    drawn.add_argument("--warped-network", metavar="WARPED", type=Path,
+                       help="MODEL was trained on WARPED (made by `faceedit-train warp`): measure the geometry in WARPED's "
+                       "frame, and let the network draw each face's appearance in it")
     parser.add_argument("--apex", type=float, default=1.0, metavar="F",
                         help="intensity 1.0 = the mean of the F (0–1] of each expression's faces that show it most "
                         "strongly (default 1: the mean of all)")
@@ -593,7 +590,12 @@ def _recipe(args: argparse.Namespace) -> str:
 
 
 def run_geometry(args: argparse.Namespace) -> int:
-    reference = reference_face(list(args.prepared))
+    if args.warped_network is not None:
+        from trainer.warp import warped_reference
+
+        reference = warped_reference(args.warped_network)  # the frame the network learned in
+    else:
+        reference = reference_face(list(args.prepared))
     shifts = fit_geometry(list(args.prepared), reference, args.apex, args.contrast_apex, dict(args.apex_for), args.contrast_ranking)
     print("learned (per expression: source, faces; % of the crop side, y up):")
     for line in describe(shifts):
@@ -609,6 +611,7 @@ def run_geometry(args: argparse.Namespace) -> int:
         print("mouth interiors from training photos with parted lips: " + ", ".join(
             f"{e} {mouth_template.photos[e]} {mouth_template.sources[e]}" for e in EXPRESSIONS)
             + f"; cavity RGB {np.round(mouth_template.cavity, 2).tolist()} of the light level")
-    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template, _recipe(args))
+    with_geometry(args.model, shifts, reference, args.output, args.overwrite, appearance, mouth_template, _recipe(args),
+                  warped_network=args.warped_network is not None)
     print(f"wrote {args.output}")
     return 0

@@ -120,3 +120,59 @@ def test_mean_ratio_appearance_brightens_where_its_map_says_and_only_there(tmp_p
     np.testing.assert_allclose(after / after.sum(), before / before.sum(), atol=0.01)  # chromaticity kept
     eyes = detected[0].landmarks[36:48].mean(axis=0).astype(int)
     assert np.array_equal(edited[eyes[1], eyes[0]], pixels[eyes[1], eyes[0]])  # where the map is 0, no change
+
+
+def test_warped_network_draws_a_ratio_per_face_carried_onto_it(tmp_path: Path, london_neutral: Path) -> None:
+    import pytest
+
+    from faceedit.core.alignment import align_face
+    from faceedit.core.compositing import face_mask
+    from faceedit.core.editor import ExpressionEditor
+    from faceedit.core.expressions import ExpressionTargets
+    from faceedit.core.faces import face_detector
+    from faceedit.core.imageio import load_photo
+    from faceedit.core.models.cdaae import CDAAEConfig
+    from faceedit.core.models.exprgan import ExprGANConfig, Generator
+    from faceedit.core.models.file import load_model, save_model
+    from faceedit.core.models.geometry import MAX_LOG_RATIO
+
+    with pytest.raises(ValueError, match="needs geometry"):
+        ExprGANConfig(image_size=64, appearance="warped_network")
+    with pytest.raises(ValueError, match="appearance must be one of"):
+        CDAAEConfig(image_size=64, geometry=True, appearance="warped_network")  # only ExprGAN draws it
+    pixels = load_photo(london_neutral).pixels
+    detected = face_detector().detect(pixels)
+    points = align_face(pixels, detected[0].landmarks, 64).landmarks
+    torch.manual_seed(0)
+    network = Generator(ExprGANConfig(image_size=64, width=0.125, image_channels=1, geometry=True, appearance="warped_network"))
+    network.landmark_reference.copy_(torch.tensor(points / 64))
+    save_model(tmp_path / "warped.pt", network)
+    model = load_model(tmp_path / "warped.pt")
+    # A stand-in decoder (the random one draws almost nothing): in the mean face's frame, the
+    # happy face is brighter over the mouth, and nothing else differs.
+    top, bottom = int(points[48:68, 1].min()) - 1, int(points[48:68, 1].max()) + 2
+    left, right = int(points[48, 0]), int(points[54, 0]) + 1
+
+    def decode(z: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
+        faces = torch.full((z.shape[0], 1, 64, 64), -0.2)
+        faces[:, :, top:bottom, left:right] += 0.4 * intensities[:, 3, None, None, None]
+        return faces
+
+    model.network.decode = decode
+    maps = model.network.ratio_maps(torch.zeros(2, model.info.config.z_dim))
+    assert maps.shape == (2, 6, 64, 64) and maps.abs().max() <= MAX_LOG_RATIO
+    assert maps[:, 3, (top + bottom) // 2, (left + right) // 2].min() > 0.3 and maps[:, [0, 1, 2, 4, 5]].abs().max() == 0
+    outside = torch.from_numpy(face_mask(points, 64) == 0)
+    assert maps.abs().amax(dim=(0, 1))[outside].max() == 0  # only the face changes
+    editor = ExpressionEditor(model)
+    faces = [editor.encode(pixels, f) for f in detected]
+    assert np.array_equal(editor.render(pixels, faces, ExpressionTargets()), pixels)  # at rest: bit-identical
+    edited = editor.render(pixels, faces, ExpressionTargets.from_mapping({"happiness": 1.0})).astype(float)
+    mouth = detected[0].landmarks[48:68].mean(axis=0).astype(int)
+    eyes = detected[0].landmarks[36:48].mean(axis=0).astype(int)
+    assert edited[mouth[1], mouth[0]].sum() > 1.2 * pixels[mouth[1], mouth[0]].astype(float).sum()  # carried onto the mouth
+    assert np.array_equal(edited[eyes[1], eyes[0]], pixels[eyes[1], eyes[0]])
+    # Without landmarks there is no frame to carry the network's ratios into: nothing changes.
+    reading = model.network.read(faces[0].reading.shape.images)
+    edit = model.network.render(reading, torch.tensor([[0, 0, 0, 1.0, 0, 0]]))
+    assert edit.image_change is not None and edit.image_change.abs().max() == 0

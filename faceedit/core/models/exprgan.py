@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,7 +37,7 @@ from faceedit.core.expressions import EXPRESSIONS
 from faceedit.core.models.contract import Edit, FaceReading, ModelFamily, ConfigDict, channels_name, check_image_options
 from faceedit.core.models.recogniser import ExpressionClassifier, read_intensities
 from faceedit.core.models.shape import (
-    ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit,
+    ShapeReading, check_shape_options, describe_shape, read_shape, register_shape_buffers, shape_edit, uses_warped_network,
 )
 
 
@@ -58,8 +59,11 @@ class ExprGANConfig(ConfigDict):
     # learned from data (faceedit.core.models.geometry; `faceedit-train geometry`).
     geometry: bool = False
     # Where the appearance change comes from: "decoder" (the paper's: decode at the target
-    # minus decode at the recognised intensities) or "mean_ratio" (a learned per-expression
-    # luminance ratio in the mean face's frame, carried onto each face; needs geometry).
+    # minus decode at the recognised intensities), "mean_ratio" (a learned per-expression
+    # luminance ratio in the mean face's frame, carried onto each face; needs geometry) or
+    # "warped_network" (the network was trained on faces warped into the mean face's frame,
+    # so it draws appearance without shape: per face and expression, the luminance ratio of
+    # decode(z, expression) to decode(z, neutral), carried onto the face; needs geometry).
     appearance: str = "decoder"
     # True: where an expression opens the mouth further, the model paints the opening with
     # a learned mouth interior (teeth, cavity; faceedit.core.models.mouth); needs geometry.
@@ -70,7 +74,7 @@ class ExprGANConfig(ConfigDict):
     recogniser_width: int = 0
 
     def __post_init__(self) -> None:
-        check_shape_options(self, network_appearance="decoder")
+        check_shape_options(self, network_appearance="decoder", warped=True)
         check_image_options(self)
         if self.z_dim < 1 or self.num_expressions < 1 or self.code_per_expression < 1:
             raise ValueError("z_dim, num_expressions and code_per_expression must be positive")
@@ -296,10 +300,36 @@ class Generator(nn.Module):
         mouth-interior model what it needs to paint an opening mouth. ``starting``: see
         :meth:`FaceModel.read`.
         """
-        encoding = self.encode(images)
+        warped = uses_warped_network(self.config) and landmarks is not None
+        if warped:
+            from faceedit.core.models.geometry import to_reference_images
+
+            encoding = self.encode(to_reference_images(images, landmarks, self.landmark_reference))
+        else:
+            encoding = self.encode(images)
         recognised = self.recognise(images, encoding) if starting is None else starting.to(encoding.intensities)
         base = self.decode(encoding.z, recognised)
-        return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks))
+        maps = self.ratio_maps(encoding.z) if warped else None
+        return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks, maps))
+
+    def ratio_maps(self, z: torch.Tensor) -> torch.Tensor:
+        """N×K×S×S: per face (identity ``z``) and expression, the log luminance ratio of the
+        decoder's face at that expression (intensity 1) to its neutral face, in the frame the
+        network was trained in (a "warped_network" model's: the mean face's), finished as the
+        learned mean maps are (:func:`faceedit.core.models.geometry.finish_log_ratio`)."""
+        from faceedit.core.models.geometry import LUMA_OFFSET, finish_log_ratio
+        from faceedit.core.models.pixels import LUMA
+
+        n, k = z.shape[0], self.config.num_expressions
+        codes = torch.cat([torch.zeros(1, k), torch.eye(k)]).to(z)  # neutral, then each expression alone
+        faces = self.decode(z.repeat_interleave(k + 1, 0), codes.repeat(n, 1)).float()
+        levels = (faces + 1.0) * 127.5
+        luma = levels[:, 0] if levels.shape[1] == 1 else torch.einsum("nchw,c->nhw", levels, torch.tensor(LUMA).to(levels))
+        logs = torch.log(luma.clamp_min(0.0) + LUMA_OFFSET).reshape(n, k + 1, *luma.shape[1:])
+        ratios = (logs[:, 1:] - logs[:, :1]).detach().cpu().numpy()
+        reference_px = self.landmark_reference.detach().double().cpu().numpy() * self.config.image_size
+        finished = [[finish_log_ratio(ratio, reference_px) for ratio in face] for face in ratios]
+        return torch.from_numpy(np.asarray(finished, np.float32)).to(z.device)
 
     def render(self, reading: FaceReading, intensities: torch.Tensor) -> Edit:
         """The image change decode(z, target) − decode(z, recognised) (the decoder's own bias
@@ -307,6 +337,9 @@ class Generator(nn.Module):
         for a mouth-interior model the overlay that paints the mouth's new opening."""
         assert isinstance(reading, ExprGANReading)
         steps = (intensities - reading.recognised).float()
+        if uses_warped_network(self.config) and reading.shape is None:
+            # Without landmarks a warped-frame network's change has no frame to be carried into.
+            return shape_edit(self, self.config, None, steps, lambda: torch.zeros_like(reading.base))
         return shape_edit(self, self.config, reading.shape, steps, lambda: self.decode(reading.z, intensities) - reading.base)
 
 

@@ -117,17 +117,20 @@ def face_shape_fields(
     """:func:`shape_fields` for a batch → (N×K×2×S×S fields, N×K×S×S appearance maps or None).
 
     ``per_face_shifts`` come from :func:`face_shifts`. With ``appearance`` (K×S×S maps in
-    the frame of ``reference``, 68×2 crop fractions) the maps are also carried onto each
-    face, through the same spline solve: both warps have the face's landmarks as control
-    points, so one solve serves the expressions' fields and the reference-to-face map.
+    the frame of ``reference``, 68×2 crop fractions, or N×K×S×S: one set per face) the maps
+    are also carried onto each face, through the same spline solve: both warps have the
+    face's landmarks as control points, so one solve serves the expressions' fields and the
+    reference-to-face map.
     """
     import cv2
 
     faces = landmarks.detach().double().cpu().numpy()
     reference_px = None if reference is None else reference.detach().double().cpu().numpy() * size
     maps_np = None if appearance is None else appearance.detach().float().cpu().numpy()
+    if maps_np is not None and maps_np.ndim == 3:
+        maps_np = np.broadcast_to(maps_np, (len(faces), *maps_np.shape))
     fields, maps = [], []
-    for face, shifts in zip(faces, per_face_shifts):
+    for n, (face, shifts) in enumerate(zip(faces, per_face_shifts)):
         if maps_np is None or reference_px is None:
             fields.append(shape_fields(face, shifts, size))
             continue
@@ -136,7 +139,7 @@ def face_shape_fields(
         grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
         map_x, map_y = grid_x + solved[-1, 0], grid_y + solved[-1, 1]
         maps.append(np.stack([cv2.remap(m, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                              for m in maps_np]))
+                              for m in maps_np[n]]))
     device = landmarks.device
     return torch.from_numpy(np.stack(fields)).to(device), (torch.from_numpy(np.stack(maps)).to(device) if maps else None)
 
@@ -155,3 +158,47 @@ def reference_to_face_maps(landmarks: np.ndarray, reference_px: np.ndarray, size
 def face_to_reference_maps(landmarks: np.ndarray, reference_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """cv2.remap maps that carry this face's crop into the reference face's frame (the inverse direction)."""
     return reference_to_face_maps(reference_px, np.asarray(landmarks, np.float64), size)
+
+
+LUMA_OFFSET = 8.0
+"""Log ratios are of (luminance + this, in grey levels): dark pixels (pupils, nostrils) do not give huge ratios."""
+MAX_LOG_RATIO = 0.8
+"""Appearance log ratios are clipped to ±this (a factor of about 2.2)."""
+RATIO_SMOOTHING = 0.6
+"""Gaussian sigma, in crop pixels, that lightly smooths an appearance map."""
+
+
+def finish_log_ratio(ratio: np.ndarray, reference_px: np.ndarray) -> np.ndarray:
+    """An appearance map (S×S log luminance ratio in the reference face's frame) made ready to carry.
+
+    Lightly smoothed; only *local* change kept (its median over the face is taken out: an
+    overall change of exposure is not an expression); faded to zero outside the face (the
+    face's background is not the expression's); clipped to ±:data:`MAX_LOG_RATIO`. The
+    learned mean maps (``faceedit-train geometry --appearance``) and the maps a
+    warped-frame decoder draws per face go through this one function.
+    """
+    import cv2
+
+    from faceedit.core.compositing import face_mask
+
+    size = ratio.shape[-1]
+    mask = face_mask(reference_px, size)
+    smoothed = cv2.GaussianBlur(np.asarray(ratio, np.float32), (0, 0), RATIO_SMOOTHING)
+    local = (smoothed - np.median(smoothed[mask > 0.5])) * mask
+    return np.clip(local, -MAX_LOG_RATIO, MAX_LOG_RATIO).astype(np.float32)
+
+
+def to_reference_images(images: torch.Tensor, landmarks: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """N×C×S×S crops warped into the reference face's frame (``landmarks`` N×68×2 crop px,
+    ``reference`` 68×2 crop fractions): the faces' shape taken out, as a warped-frame
+    network sees them. Edges are replicated."""
+    import cv2
+
+    size = images.shape[-1]
+    reference_px = reference.detach().double().cpu().numpy() * size
+    pixels = images.detach().float().cpu().numpy()
+    warped = []
+    for image, face in zip(pixels, landmarks.detach().double().cpu().numpy()):
+        map_x, map_y = face_to_reference_maps(face, reference_px, size)
+        warped.append(np.stack([cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in image]))
+    return torch.from_numpy(np.stack(warped)).to(images)

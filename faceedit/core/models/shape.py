@@ -6,8 +6,9 @@ minus decode at the recognised intensities). With ``geometry`` in its config it 
 moves the face's shape: per expression, the mean displacement of the 68 landmarks
 (:mod:`.geometry`), learned by ``faceedit-train geometry`` and held in the buffers this
 module registers. With ``appearance = "mean_ratio"`` the network's own change is replaced
-by a learned per-expression luminance ratio carried onto the face; with
-``mouth_interior`` an opening mouth is painted with a learned interior (:mod:`.mouth`).
+by a learned per-expression luminance ratio carried onto the face (with
+``"warped_network"`` the family draws such ratios per face, from a network trained on
+faces warped into the mean face's frame); with ``mouth_interior`` an opening mouth is painted with a learned interior (:mod:`.mouth`).
 
 The buffers keep the names ExprGAN files have always used (``landmark_shifts``,
 ``landmark_reference``, ``appearance_log_ratio``, ``mouth_template``, at the network's top
@@ -27,9 +28,10 @@ from torch import nn
 from faceedit.core.models.contract import Edit
 from faceedit.core.models.pixels import LUMA, model_to_float_pixels
 
-APPEARANCES = ("network", "mean_ratio")
-"""Where an edit's appearance change comes from: the family's network, or the learned mean ratio.
-(ExprGAN files call the first "decoder"; :func:`check_shape_options` accepts both.)"""
+APPEARANCES = ("network", "mean_ratio", "warped_network")
+"""Where an edit's appearance change comes from: the family's network; the learned mean ratio;
+or per-face ratios that a network trained on faces warped into the mean face's frame draws
+(ExprGAN only). ExprGAN files call the first "decoder"; :func:`check_shape_options` accepts both."""
 
 
 class ShapeOptions(Protocol):
@@ -46,12 +48,23 @@ def uses_mean_ratio(config: ShapeOptions) -> bool:
     return config.appearance == "mean_ratio"
 
 
-def check_shape_options(config: ShapeOptions, network_appearance: str = "network") -> None:
-    """``ValueError`` for options that cannot work together (call from a config's ``__post_init__``)."""
-    if config.appearance not in (network_appearance, "mean_ratio"):
-        raise ValueError(f"appearance must be {network_appearance!r} or 'mean_ratio', not {config.appearance!r}")
-    if uses_mean_ratio(config) and not config.geometry:
-        raise ValueError("appearance 'mean_ratio' needs geometry (its maps live in the mean face's frame)")
+def uses_warped_network(config: ShapeOptions) -> bool:
+    return config.appearance == "warped_network"
+
+
+def uses_ratio_maps(config: ShapeOptions) -> bool:
+    """Whether the appearance change is a luminance ratio map per expression (learned, or drawn per face)."""
+    return uses_mean_ratio(config) or uses_warped_network(config)
+
+
+def check_shape_options(config: ShapeOptions, network_appearance: str = "network", warped: bool = False) -> None:
+    """``ValueError`` for options that cannot work together (call from a config's ``__post_init__``);
+    ``warped``: the family can draw per-face ratio maps in the mean face's frame ("warped_network")."""
+    allowed = (network_appearance, "mean_ratio", *(("warped_network",) if warped else ()))
+    if config.appearance not in allowed:
+        raise ValueError(f"appearance must be one of {', '.join(map(repr, allowed))}, not {config.appearance!r}")
+    if uses_ratio_maps(config) and not config.geometry:
+        raise ValueError(f"appearance {config.appearance!r} needs geometry (its maps live in the mean face's frame)")
     if config.mouth_interior and not config.geometry:
         raise ValueError("mouth_interior needs geometry (the opening comes from the landmark shifts)")
 
@@ -103,22 +116,27 @@ class ShapeReading:
 
 
 def read_shape(
-    module: nn.Module, config: ShapeOptions, images: torch.Tensor, landmarks: torch.Tensor | None
+    module: nn.Module, config: ShapeOptions, images: torch.Tensor, landmarks: torch.Tensor | None,
+    face_maps: torch.Tensor | None = None,
 ) -> ShapeReading | None:
     """Cache each expression's warp of these faces (``landmarks``: N×68×2 crop pixels);
-    None for a model without geometry or faces without landmarks (appearance only)."""
+    None for a model without geometry or faces without landmarks (appearance only).
+
+    ``face_maps`` (N×K×S×S log luminance ratios in the mean face's frame): a warped-network
+    family's own maps for these faces, carried onto them as the learned mean maps are.
+    """
     if not (config.geometry and landmarks is not None):
         return None
     from faceedit.core.models.geometry import face_shape_fields, face_shifts
 
     shifts = face_shifts(landmarks, module.landmark_shifts, module.landmark_reference)
-    mean_ratio = uses_mean_ratio(config)
+    ratio = uses_ratio_maps(config)
+    maps_in_reference = face_maps if uses_warped_network(config) else getattr(module, "appearance_log_ratio", None)
     fields, maps = face_shape_fields(
-        landmarks, shifts, config.image_size, module.appearance_log_ratio if mean_ratio else None,
-        module.landmark_reference,
+        landmarks, shifts, config.image_size, maps_in_reference if ratio else None, module.landmark_reference,
     )
     if not config.mouth_interior:
-        return ShapeReading(fields, maps, images if mean_ratio else None)
+        return ShapeReading(fields, maps, images if ratio else None)
     from faceedit.core.models.mouth import light_level, opening
 
     points = landmarks.detach().double().cpu().numpy()
@@ -128,7 +146,7 @@ def read_shape(
     further = np.array([[max(opening(face + shift) - was, 0.0) for shift in per_face]
                         for face, per_face, was in zip(points, shifts, opened)])
     return ShapeReading(
-        fields, maps, images if mean_ratio else None, points, shifts,
+        fields, maps, images if ratio else None, points, shifts,
         np.array([light_level(l, p) for l, p in zip(luma, points)]), opened, further,
     )
 
@@ -190,5 +208,6 @@ def describe_shape(config: ShapeOptions, network_appearance: str) -> str:
     """", geometry + … appearance + mouth interior" for a family's one-line description ('' without geometry)."""
     if not config.geometry:
         return ""
-    text = ", geometry + " + ("mean-ratio appearance" if uses_mean_ratio(config) else f"{network_appearance} appearance")
+    names = {"mean_ratio": "mean-ratio appearance", "warped_network": f"warped-frame {network_appearance} appearance"}
+    text = ", geometry + " + names.get(config.appearance, f"{network_appearance} appearance")
     return text + (" + mouth interior" if config.mouth_interior else "")
