@@ -237,7 +237,7 @@ class ExprGANReading(FaceReading):
     """ExprGAN's cached reading: the identity code and the decoder's output at the recognised intensities."""
 
     z: torch.Tensor  # N×z_dim in (−1, 1)
-    base: torch.Tensor  # N×C×S×S, decode(z, recognised)
+    base: torch.Tensor  # N×C×S×S, decode(z, recognised) (a warped-frame model's carried back onto the face)
     shape: ShapeReading | None = None  # the geometry models' warps and mouth state (faceedit.core.models.shape)
 
     @property
@@ -309,7 +309,10 @@ class Generator(nn.Module):
             encoding = self.encode(images)
         recognised = self.recognise(images, encoding) if starting is None else starting.to(encoding.intensities)
         base = self.decode(encoding.z, recognised)
-        maps = self.ratio_maps(encoding.z) if warped else None
+        maps = None
+        if warped:
+            maps = self.ratio_maps(encoding.z)
+            base = to_reference_images(base, landmarks, self.landmark_reference, back=True)  # the reconstruction, on the face
         return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks, maps))
 
     def ratio_maps(self, z: torch.Tensor) -> torch.Tensor:

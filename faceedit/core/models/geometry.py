@@ -188,10 +188,13 @@ def finish_log_ratio(ratio: np.ndarray, reference_px: np.ndarray) -> np.ndarray:
     return np.clip(local, -MAX_LOG_RATIO, MAX_LOG_RATIO).astype(np.float32)
 
 
-def to_reference_images(images: torch.Tensor, landmarks: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+def to_reference_images(
+    images: torch.Tensor, landmarks: torch.Tensor, reference: torch.Tensor, back: bool = False
+) -> torch.Tensor:
     """N×C×S×S crops warped into the reference face's frame (``landmarks`` N×68×2 crop px,
     ``reference`` 68×2 crop fractions): the faces' shape taken out, as a warped-frame
-    network sees them. Edges are replicated."""
+    network sees them; ``back``: the other way, images in the reference frame carried onto
+    each face. Edges are replicated."""
     import cv2
 
     size = images.shape[-1]
@@ -199,6 +202,7 @@ def to_reference_images(images: torch.Tensor, landmarks: torch.Tensor, reference
     pixels = images.detach().float().cpu().numpy()
     warped = []
     for image, face in zip(pixels, landmarks.detach().double().cpu().numpy()):
-        map_x, map_y = face_to_reference_maps(face, reference_px, size)
+        maps = reference_to_face_maps if back else face_to_reference_maps
+        map_x, map_y = maps(face, reference_px, size)
         warped.append(np.stack([cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in image]))
     return torch.from_numpy(np.stack(warped)).to(images)
