@@ -52,9 +52,7 @@ def warped_reference(folder: Path) -> np.ndarray:
 
 def warp_prepared(source: Path, out: Path, *, overwrite: bool = False) -> int:
     """Write ``source``'s faces warped onto its mean neutral training face to ``out``; returns the faces written."""
-    import cv2
-
-    from faceedit.core.models.geometry import face_to_reference_maps
+    from faceedit.core.models.geometry import warp_to_reference
     from faceedit.training.datasets import INFO_NAME
     from trainer.geometry import reference_face
     from trainer.prepare import check_output
@@ -70,9 +68,7 @@ def warp_prepared(source: Path, out: Path, *, overwrite: bool = False) -> int:
     shutil.rmtree(out / FACES_DIR, ignore_errors=True)
     warped_records = []
     for record in records:
-        pixels = load_photo(source / record.file).pixels
-        map_x, map_y = face_to_reference_maps(np.asarray(record.landmarks, np.float64), reference_px, info.size)
-        warped = cv2.remap(pixels, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = warp_to_reference(load_photo(source / record.file).pixels, np.asarray(record.landmarks), reference_px)
         target = out / record.file
         target.parent.mkdir(parents=True, exist_ok=True)
         save_photo(target, warped, overwrite=True)

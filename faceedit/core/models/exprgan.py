@@ -300,19 +300,18 @@ class Generator(nn.Module):
         mouth-interior model what it needs to paint an opening mouth. ``starting``: see
         :meth:`FaceModel.read`.
         """
-        warped = uses_warped_network(self.config) and landmarks is not None
-        if warped:
-            from faceedit.core.models.geometry import to_reference_images
-
-            encoding = self.encode(to_reference_images(images, landmarks, self.landmark_reference))
-        else:
+        if not (uses_warped_network(self.config) and landmarks is not None):
             encoding = self.encode(images)
+            recognised = self.recognise(images, encoding) if starting is None else starting.to(encoding.intensities)
+            base = self.decode(encoding.z, recognised)
+            return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks))
+        # A warped-frame network sees the face with its shape taken out, and draws its ratio maps there.
+        from faceedit.core.models.geometry import to_reference_images
+
+        encoding = self.encode(to_reference_images(images, landmarks, self.landmark_reference))
         recognised = self.recognise(images, encoding) if starting is None else starting.to(encoding.intensities)
-        base = self.decode(encoding.z, recognised)
-        maps = None
-        if warped:
-            maps = self.ratio_maps(encoding.z)
-            base = to_reference_images(base, landmarks, self.landmark_reference, back=True)  # the reconstruction, on the face
+        base = to_reference_images(self.decode(encoding.z, recognised), landmarks, self.landmark_reference, back=True)
+        maps = self.ratio_maps(encoding.z)
         return ExprGANReading(recognised, encoding.z, base, read_shape(self, self.config, images, landmarks, maps))
 
     def ratio_maps(self, z: torch.Tensor) -> torch.Tensor:
@@ -321,13 +320,11 @@ class Generator(nn.Module):
         network was trained in (a "warped_network" model's: the mean face's), finished as the
         learned mean maps are (:func:`faceedit.core.models.geometry.finish_log_ratio`)."""
         from faceedit.core.models.geometry import LUMA_OFFSET, finish_log_ratio
-        from faceedit.core.models.pixels import LUMA
+        from faceedit.core.models.pixels import model_to_luma_levels
 
         n, k = z.shape[0], self.config.num_expressions
         codes = torch.cat([torch.zeros(1, k), torch.eye(k)]).to(z)  # neutral, then each expression alone
-        faces = self.decode(z.repeat_interleave(k + 1, 0), codes.repeat(n, 1)).float()
-        levels = (faces + 1.0) * 127.5
-        luma = levels[:, 0] if levels.shape[1] == 1 else torch.einsum("nchw,c->nhw", levels, torch.tensor(LUMA).to(levels))
+        luma = model_to_luma_levels(self.decode(z.repeat_interleave(k + 1, 0), codes.repeat(n, 1)))[:, 0]
         logs = torch.log(luma.clamp_min(0.0) + LUMA_OFFSET).reshape(n, k + 1, *luma.shape[1:])
         ratios = (logs[:, 1:] - logs[:, :1]).detach().cpu().numpy()
         reference_px = self.landmark_reference.detach().double().cpu().numpy() * self.config.image_size

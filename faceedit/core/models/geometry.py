@@ -188,21 +188,26 @@ def finish_log_ratio(ratio: np.ndarray, reference_px: np.ndarray) -> np.ndarray:
     return np.clip(local, -MAX_LOG_RATIO, MAX_LOG_RATIO).astype(np.float32)
 
 
+def warp_to_reference(pixels: np.ndarray, landmarks: np.ndarray, reference_px: np.ndarray, back: bool = False) -> np.ndarray:
+    """One S×S (×C) crop warped into the reference face's frame (``landmarks`` and
+    ``reference_px``: 68×2 crop pixels): the face's shape taken out; ``back``: the other
+    way, a crop in the reference frame carried onto the face. Edges are replicated; the
+    dtype is kept. What a warped-frame network is trained on (``faceedit-train warp``) and
+    what it is shown (:func:`to_reference_images`)."""
+    import cv2
+
+    maps = reference_to_face_maps if back else face_to_reference_maps
+    map_x, map_y = maps(np.asarray(landmarks, np.float64), reference_px, pixels.shape[0])
+    return cv2.remap(pixels, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def to_reference_images(
     images: torch.Tensor, landmarks: torch.Tensor, reference: torch.Tensor, back: bool = False
 ) -> torch.Tensor:
-    """N×C×S×S crops warped into the reference face's frame (``landmarks`` N×68×2 crop px,
-    ``reference`` 68×2 crop fractions): the faces' shape taken out, as a warped-frame
-    network sees them; ``back``: the other way, images in the reference frame carried onto
-    each face. Edges are replicated."""
-    import cv2
-
-    size = images.shape[-1]
-    reference_px = reference.detach().double().cpu().numpy() * size
-    pixels = images.detach().float().cpu().numpy()
-    warped = []
-    for image, face in zip(pixels, landmarks.detach().double().cpu().numpy()):
-        maps = reference_to_face_maps if back else face_to_reference_maps
-        map_x, map_y = maps(face, reference_px, size)
-        warped.append(np.stack([cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in image]))
-    return torch.from_numpy(np.stack(warped)).to(images)
+    """:func:`warp_to_reference` for N×C×S×S model images (``landmarks`` N×68×2 crop px,
+    ``reference`` 68×2 crop fractions)."""
+    reference_px = reference.detach().double().cpu().numpy() * images.shape[-1]
+    pixels = images.detach().float().cpu().numpy().transpose(0, 2, 3, 1)  # N×S×S×C: what cv2 warps
+    warped = [warp_to_reference(np.ascontiguousarray(image), face, reference_px, back).reshape(image.shape)
+              for image, face in zip(pixels, landmarks.detach().double().cpu().numpy())]
+    return torch.from_numpy(np.stack(warped).transpose(0, 3, 1, 2).copy()).to(images)

@@ -80,6 +80,15 @@ def rgb_uint8_to_luma_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images.float() * weights).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 
+def model_to_luma_levels(images: torch.Tensor) -> torch.Tensor:
+    """N×C×S×S model images (C = 1 or 3) → N×1×S×S float luminance in grey levels (not clamped)."""
+    levels = (images.float() + 1.0) * PIXEL_SCALE
+    if levels.shape[1] == 3:
+        weights = torch.tensor(LUMA, dtype=levels.dtype, device=levels.device).view(1, 3, 1, 1)
+        levels = (levels * weights).sum(dim=1, keepdim=True)
+    return levels
+
+
 def rgb_to_luma(image: np.ndarray) -> np.ndarray:
     """H×W×3 RGB (any numeric type) → H×W×1 float32 luma, for comparing with a luminance model."""
     return (np.asarray(image, np.float32) @ np.asarray(LUMA, np.float32))[:, :, None]

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceedit.core.expressions import EXPRESSIONS, NEUTRAL
-from faceedit.core.models.pixels import LUMA
+from faceedit.core.models.pixels import model_to_luma_levels
 
 CLASSES: tuple[str, ...] = (*EXPRESSIONS, NEUTRAL)
 """What the classifier names: the six expressions in code order, then neutral (index 6)."""
@@ -67,10 +67,7 @@ def standardise(grey: torch.Tensor) -> torch.Tensor:
 
 def classifier_inputs(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
     """Model-format faces (N×C×S×S in [−1, 1], C = 1 or 3) → the classifier's N×1×size×size input."""
-    levels = (images.float() + 1.0) * 127.5
-    if levels.shape[1] == 3:
-        weights = torch.tensor(LUMA, dtype=levels.dtype, device=levels.device).view(1, 3, 1, 1)
-        levels = (levels * weights).sum(dim=1, keepdim=True)
+    levels = model_to_luma_levels(images)
     if levels.shape[-1] != size:
         levels = F.interpolate(levels, size=(size, size), mode="area" if levels.shape[-1] > size else "bilinear")
     return standardise(levels)

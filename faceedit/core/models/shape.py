@@ -8,7 +8,8 @@ moves the face's shape: per expression, the mean displacement of the 68 landmark
 module registers. With ``appearance = "mean_ratio"`` the network's own change is replaced
 by a learned per-expression luminance ratio carried onto the face (with
 ``"warped_network"`` the family draws such ratios per face, from a network trained on
-faces warped into the mean face's frame); with ``mouth_interior`` an opening mouth is painted with a learned interior (:mod:`.mouth`).
+faces warped into the mean face's frame); with ``mouth_interior`` an opening mouth is
+painted with a learned interior (:mod:`.mouth`).
 
 The buffers keep the names ExprGAN files have always used (``landmark_shifts``,
 ``landmark_reference``, ``appearance_log_ratio``, ``mouth_template``, at the network's top
