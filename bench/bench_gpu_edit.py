@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from machine import machine_line, time_it  # noqa: E402
+from machine import machine_line, synchronised, time_it  # noqa: E402
 
 from faceedit.core.editor import ExpressionEditor  # noqa: E402
 from faceedit.core.expressions import EXPRESSIONS, ExpressionTargets  # noqa: E402
@@ -77,10 +77,8 @@ def time_slider(editor: ExpressionEditor, pixels: np.ndarray, face: DetectedFace
 
     def move() -> None:
         editor.render(pixels, [encoded], ExpressionTargets.from_mapping({"happiness": float(next(values))}))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
 
-    return str(time_it(move, runs=runs, warmup=3))
+    return str(time_it(synchronised(move, device), runs=runs, warmup=3))
 
 
 def main(argv: list[str] | None = None) -> int:

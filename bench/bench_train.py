@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from machine import machine_line  # noqa: E402
+from machine import machine_line, synchronised  # noqa: E402
 
 from faceedit.core.alignment import TEMPLATE_5  # noqa: E402
 from faceedit.core.device import resolve_precision  # noqa: E402
@@ -61,18 +61,6 @@ def synthetic_prepared(folder: Path, size: int, faces: int = 48) -> Path:
     return folder
 
 
-def _synchronised(step: Callable[[], None], device: torch.device) -> Callable[[], None]:
-    """``step``, returning only once the GPU has finished it (kernels run asynchronously)."""
-    if device.type != "cuda":
-        return step
-
-    def run() -> None:
-        step()
-        torch.cuda.synchronize(device)
-
-    return run
-
-
 def trainer_step(
     preset: str, precision: str, prepared_root: Path, batch_size: int | None, device: torch.device
 ) -> tuple[Callable[[], None], int, str]:
@@ -94,7 +82,7 @@ def trainer_step(
         trainer.step = start  # stay in that stage; the data draw depends on the step only
         trainer.train_step()
 
-    return _synchronised(step, device), config.batch_size, stage
+    return synchronised(step, device), config.batch_size, stage
 
 
 def reference_step(precision: str, device: torch.device, batch: int = 16) -> tuple[Callable[[], None], int, str]:
@@ -114,7 +102,7 @@ def reference_step(precision: str, device: torch.device, batch: int = 16) -> tup
         loss.backward()
         optimiser.step()
 
-    return _synchronised(step, device), batch, "encoder+decoder L1"
+    return synchronised(step, device), batch, "encoder+decoder L1"
 
 
 def interleaved(steps: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:

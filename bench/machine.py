@@ -33,6 +33,19 @@ def machine_line(device: "torch.device | None" = None) -> str:
     return line
 
 
+def synchronised(step: Callable[[], object], device: "torch.device") -> Callable[[], None]:
+    """``step``, returning only once a GPU ``device`` has finished it (its kernels run
+    asynchronously, so a timer would otherwise stop early); ``step`` itself elsewhere."""
+    def run() -> None:
+        step()
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(device)
+
+    return run
+
+
 @dataclass(frozen=True)
 class Timing:
     median_ms: float
